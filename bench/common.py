@@ -1,0 +1,86 @@
+"""Shared helpers for benchmarks: machine description, timing statistics, result files."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_name() -> str | None:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def machine() -> dict[str, object]:
+    """What ran the benchmark (no host names or paths)."""
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "gpu": gpu_name(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float]:
+    """Median, 95th percentile, min and max of ``samples`` (seconds → milliseconds)."""
+    ms = sorted(s * 1000.0 for s in samples)
+    if not ms:
+        return {"median_ms": float("nan"), "p95_ms": float("nan"), "min_ms": float("nan"), "max_ms": float("nan")}
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return {"median_ms": statistics.median(ms), "p95_ms": p95, "min_ms": ms[0], "max_ms": ms[-1], "n": len(ms)}
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table."""
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, figures: dict[str, object], table: str) -> Path:
+    """Write ``bench/results/<date>_<name>_<card>.json`` and ``.md``; returns the JSON path."""
+    info = machine()
+    card = info["gpu"] or "cpu"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", str(card)).strip("-").lower()
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    base = RESULTS_DIR / f"{stamp}_{name}_{slug}"
+    payload = {"benchmark": name, "date": _dt.datetime.now().isoformat(timespec="seconds"), "machine": info,
+               "figures": figures}
+    base.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    header = f"# {name} — {stamp}\n\nMachine: {info['cpu']} ({info['cores']} cores), GPU: {info['gpu'] or 'none'}\n\n"
+    base.with_suffix(".md").write_text(header + table + "\n", encoding="utf-8")
+    return base.with_suffix(".json")

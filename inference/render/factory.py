@@ -1,0 +1,79 @@
+"""One place that knows the renderers, whether each can run here, and which is best.
+
+``auto`` picks the first available renderer in :data:`PREFERENCE`: the IASA
+student on a CUDA GPU with a fitting model pack, else the photo rig (any
+portrait, CPU), else the pose map (always available).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inference.errors import ConfigError, PodiumError
+from inference.stages import Renderer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RendererSpec:
+    """How to check and build one renderer.
+
+    ``module`` must define ``availability() -> tuple[bool, str]`` and
+    ``create(size: tuple[int, int], **options) -> Renderer``.
+    """
+
+    name: str
+    module: str
+    description: str
+
+
+RENDERERS: dict[str, RendererSpec] = {
+    "pose-map": RendererSpec("pose-map", "inference.render.pose_map", "DWPose-style pose map (debug view)"),
+}
+
+#: Order in which ``auto`` tries renderers.
+PREFERENCE: tuple[str, ...] = ("pose-map",)
+
+
+def _module(spec: RendererSpec):  # noqa: ANN202
+    return importlib.import_module(spec.module)
+
+
+def availability(name: str) -> tuple[bool, str]:
+    """Whether renderer ``name`` can run on this machine, and why not."""
+    spec = RENDERERS.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown renderer {name!r}; choose one of auto, {', '.join(RENDERERS)}")
+    try:
+        return _module(spec).availability()
+    except ImportError as exc:
+        return False, f"{name} renderer cannot be imported ({exc}); run installer/setup.sh again"
+
+
+def resolve(choice: str) -> str:
+    """The renderer name ``choice`` stands for (``auto`` → the best available)."""
+    if choice != "auto":
+        ok, reason = availability(choice)
+        if not ok:
+            raise ConfigError(f"the {choice} renderer cannot run here: {reason}")
+        return choice
+    reasons = []
+    for name in PREFERENCE:
+        ok, reason = availability(name)
+        if ok:
+            return name
+        reasons.append(f"{name}: {reason}")
+    raise PodiumError("no renderer can run on this machine: " + "; ".join(reasons))
+
+
+def create_renderer(choice: str, size: tuple[int, int], **options: object) -> Renderer:
+    """Build the renderer ``choice`` (or the best one for ``auto``)."""
+    name = resolve(choice)
+    factory: Callable[..., Renderer] = _module(RENDERERS[name]).create
+    renderer = factory(size, **options)
+    log.info("renderer: %s on %s at %dx%d", renderer.name, renderer.device, *renderer.size)
+    return renderer

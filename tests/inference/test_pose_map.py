@@ -1,0 +1,53 @@
+import numpy as np
+
+from inference import keypoints as kp
+from inference.motion.rig import Framing, RigControls, pose_keypoints
+from inference.render.pose_map import PoseMapRenderer, draw_pose_map
+from inference.types import KeypointFrame
+
+
+def _single_point(index: int, conf: float) -> np.ndarray:
+    k = np.zeros((134, 3), dtype=np.float32)
+    k[index] = (0.5, 0.5, conf)
+    return k
+
+
+def test_face_dot_brightness_follows_confidence():
+    bright = draw_pose_map(_single_point(kp.face_index(30), 1.0), (64, 64))
+    dim = draw_pose_map(_single_point(kp.face_index(30), 0.5), (64, 64))
+    assert bright[32, 32].tolist() == [255, 255, 255]
+    assert abs(int(dim[32, 32, 0]) - 128) <= 2
+    assert bright.sum() > 0 and draw_pose_map(_single_point(kp.face_index(30), 0.0), (64, 64)).sum() == 0
+
+
+def test_undriven_points_are_never_drawn():
+    assert draw_pose_map(_single_point(kp.R_KNEE, 1.0), (64, 64)).sum() == 0
+
+
+def test_hand_joints_are_blue_and_limbs_need_confidence():
+    hand = draw_pose_map(_single_point(kp.LEFT_HAND.start + 3, 1.0), (64, 64))
+    assert hand[32, 32].tolist() == [0, 0, 255]
+    k = np.zeros((134, 3), dtype=np.float32)
+    k[kp.NECK] = (0.5, 0.2, 1.0)
+    k[kp.R_SHOULDER] = (0.2, 0.25, 0.2)  # below the limb threshold: joint drawn, limb not
+    img = draw_pose_map(k, (100, 100))
+    assert img[22, 35].sum() == 0  # midway along the would-be limb
+
+
+def test_rig_pose_lands_inside_the_frame_and_renders():
+    k = pose_keypoints(RigControls(jaw_open=0.8), Framing.named("half-body"))
+    visible = k[k[:, 2] > 0]
+    assert ((visible[:, :2] >= 0) & (visible[:, :2] <= 1)).all()
+    renderer = PoseMapRenderer((256, 256))
+    out = renderer.render([KeypointFrame(k, index=3, fps=25.0)])
+    assert len(out) == 1 and out[0].index == 3 and out[0].rgb.shape == (256, 256, 3)
+    assert (out[0].rgb > 0).mean() > 0.01
+
+
+def test_overlay_keeps_portrait_visible():
+    portrait = np.full((300, 200, 3), 200, dtype=np.uint8)
+    renderer = PoseMapRenderer((128, 128), overlay_reference=True)
+    renderer.set_reference(portrait)
+    blank = np.zeros((134, 3), dtype=np.float32)
+    rgb = renderer.render([KeypointFrame(blank, 0, 25.0)])[0].rgb
+    assert (rgb == 70).all()
