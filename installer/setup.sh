@@ -29,7 +29,7 @@ done
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # --- 1. system packages ---------------------------------------------------------------------
-apt_packages=(libportaudio2 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libegl1 libgl1
+apt_packages=(cmake g++ libportaudio2 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libegl1 libgl1
               pocketsphinx-testdata)
 if [ "$dev" = 1 ]; then
   apt_packages+=(pulseaudio pulseaudio-utils libasound2-plugins xvfb xauth espeak-ng)
@@ -101,8 +101,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # --- 4. the custom op -------------------------------------------------------------------------
-if [ -x installer/build_ops.sh ]; then
-  installer/build_ops.sh || say "the custom op did not build; Podium runs without it (see main.py doctor)"
-fi
+# CPU kernel always; CUDA kernels too when nvcc is found (it falls back to CPU-only by itself).
+installer/build_ops.sh
 
 say "ready. Start Podium with: .venv/bin/python main.py   (tests: .venv/bin/python -m pytest)"

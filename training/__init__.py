@@ -1,0 +1,1 @@
+"""Podium training: data, models, distillation and export (PyTorch; the optional train extra)."""
