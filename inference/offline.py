@@ -35,6 +35,7 @@ class RenderJob:
         size: output width and height in pixels.
         fps: frame rate.
         style: motion style knobs.
+        transcript: the words spoken, if known: force-aligned for the most accurate lips.
     """
 
     audio: Path
@@ -44,6 +45,7 @@ class RenderJob:
     size: int = 512
     fps: float = 25.0
     style: MotionStyle = MotionStyle()
+    transcript: str | None = None
 
 
 class OfflineRender:
@@ -55,7 +57,8 @@ class OfflineRender:
         portrait = load_portrait(job.portrait)
         source = AudioFileSource(job.audio, sample_rate=ENGINE_SAMPLE_RATE)
         try:
-            motion = create_motion(job.style, source.sample_rate, job.fps)
+            # A file has all its future: decode whole utterances (or align the transcript) for the best lips.
+            motion = create_motion(job.style, source.sample_rate, job.fps, mode="offline", transcript=job.transcript)
             renderer = create_renderer(job.renderer, (job.size, job.size))
             renderer.set_reference(portrait)
             sink = Mp4Sink(output)

@@ -2,18 +2,24 @@
 
 The jaw follows the loudness of the voice (normalised against a running noise
 floor and peak), the eyes blink at random natural intervals, the shoulders
-breathe and the head sways a little. It needs no speech recogniser, has no
-look-ahead beyond one frame, and is the fallback when phoneme-driven motion is
-unavailable.
+breathe and the head sways a little; the hands rest. It needs no speech
+recogniser and has no look-ahead; it is the fallback when phoneme-driven motion
+(:mod:`inference.motion.speech`) is unavailable, behind the same interface
+(including the thread-safe :meth:`EnergyMotion.set_style`).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
+from inference.errors import ConfigError
+from inference.motion.dynamics import Drift, reseed, seeded_generators
+from inference.motion.idle import Blinker, Breather
 from inference.motion.rig import Framing, RigControls, pose_keypoints
+from inference.motion.style import MotionStyle
 from inference.types import AudioBlock, KeypointFrame
 
 
@@ -23,106 +29,117 @@ class EnergyMotion:
     Args:
         sample_rate: rate of the incoming audio.
         fps: output frame rate.
-        framing: "head-and-shoulders" or "half-body".
-        seed: random seed for blinks and sway (a fixed seed gives identical output).
+        style: framing, seed and idle energy are used (a fixed seed gives identical output).
     """
 
     lookahead_seconds = 0.0
 
-    def __init__(self, sample_rate: int, fps: float = 25.0, framing: str = "half-body", seed: int = 0) -> None:
+    def __init__(self, sample_rate: int, fps: float = 25.0, style: MotionStyle | None = None) -> None:
         self.sample_rate = int(sample_rate)
         self.fps = float(fps)
-        self.framing = Framing.named(framing)
-        self.seed = seed
+        self.style = (style or MotionStyle()).validated()
+        self._lock = threading.Lock()
+        self._pending: MotionStyle | None = None
         self.reset()
 
+    def set_style(self, style: MotionStyle) -> None:
+        """Change the style from any thread; the next frame uses it."""
+        style = style.validated()
+        with self._lock:
+            self._pending = style
+
     def reset(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
-        self._buffer = np.zeros(0, dtype=np.float32)
-        self._buffer_start = 0  # sample index of _buffer[0]
+        self.framing = Framing.named(self.style.framing)
+        rngs = seeded_generators(self.style.seed, 3)
+        self._rngs = rngs
+        self._blinker = Blinker(rngs[0])
+        self._breather = Breather(rngs[1])
+        self._sway = Drift(rngs[2], timescale=3.0, size=3)
         self._received = 0
         self._next_frame = 0
+        self._frame_power = 0.0  # sum of squares of the current frame's samples so far
+        self._frame_count = 0
+        self._rms: list[float] = []  # RMS of frames complete but not yet emitted
         self._floor = 1e-4
         self._peak = 1e-2
         self._jaw = 0.0
-        self._next_blink = self._draw_blink_gap()
-        self._blink_phase = -1.0
         self._heard_at: float | None = None
 
-    def _draw_blink_gap(self) -> float:
-        return float(self._rng.uniform(2.0, 5.5))
-
-    def _frame_span(self, index: int) -> tuple[int, int]:
-        a = int(round(index * self.sample_rate / self.fps))
-        b = int(round((index + 1) * self.sample_rate / self.fps))
-        return a, b
+    def _frame_end(self, index: int) -> int:
+        return int(round((index + 1) * self.sample_rate / self.fps))
 
     def accept_audio(self, block: AudioBlock) -> None:
+        """Take a block of audio; never raises on its content.
+
+        Raises:
+            ConfigError: the block's sample rate differs from the stream's.
+        """
         if block.sample_rate != self.sample_rate:
-            raise ValueError(f"EnergyMotion expects {self.sample_rate} Hz audio, got {block.sample_rate} Hz")
-        self._buffer = np.concatenate([self._buffer, block.samples.astype(np.float32, copy=False)])
-        self._received = block.end
+            raise ConfigError(f"the motion stage expects {self.sample_rate} Hz audio, got {block.sample_rate} Hz")
+        x = block.samples
+        pos = 0
+        while pos < len(x):
+            boundary = self._frame_end(self._next_frame + len(self._rms))
+            take = min(len(x) - pos, boundary - self._received)
+            part = x[pos : pos + take]
+            power = float(np.dot(part, part))
+            self._frame_power += power if math.isfinite(power) else 0.0
+            self._frame_count += take
+            self._received += take
+            pos += take
+            if self._received == boundary:
+                self._rms.append(math.sqrt(min(1.0, self._frame_power / max(1, self._frame_count))))
+                self._frame_power, self._frame_count = 0.0, 0
         if block.captured_at is not None:
             self._heard_at = block.captured_at
 
     def pop_frames(self) -> list[KeypointFrame]:
-        frames = []
-        while self._frame_span(self._next_frame)[1] <= self._received:
-            frames.append(self._make_frame())
+        frames = [self._make_frame(rms) for rms in self._rms]
+        self._rms.clear()
         return frames
 
     def finish(self) -> list[KeypointFrame]:
         frames = self.pop_frames()
-        if self._frame_span(self._next_frame)[0] < self._received:
-            frames.append(self._make_frame())
+        if self._frame_count:
+            rms = math.sqrt(min(1.0, self._frame_power / self._frame_count))
+            self._frame_power, self._frame_count = 0.0, 0
+            frames.append(self._make_frame(rms))
         return frames
 
-    def _make_frame(self) -> KeypointFrame:
+    def _make_frame(self, rms: float) -> KeypointFrame:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None and pending != self.style:
+            if pending.seed != self.style.seed:
+                reseed(self._rngs, pending.seed)
+            self.style = pending
+            self.framing = Framing.named(pending.framing)
         index = self._next_frame
-        a, b = self._frame_span(index)
-        lo, hi = a - self._buffer_start, b - self._buffer_start
-        window = self._buffer[max(0, lo) : max(0, hi)]
-        rms = float(np.sqrt(np.mean(window**2))) if window.size else 0.0
-        # drop consumed audio
-        keep_from = max(0, hi)
-        self._buffer = self._buffer[keep_from:]
-        self._buffer_start += keep_from
         dt = 1.0 / self.fps
         # running noise floor (rises slowly, falls fast) and peak (falls slowly)
-        self._floor = min(rms, self._floor * math.exp(0.6 * dt)) if rms > 0 else self._floor
-        self._floor = max(self._floor, 1e-5)
+        self._floor = max(1e-5, min(rms, self._floor * math.exp(0.6 * dt)) if rms > 0 else self._floor)
         self._peak = max(rms, self._peak * math.exp(-0.15 * dt), self._floor * 4)
         level_db = 20 * math.log10(max(rms, 1e-6) / self._floor)
         span_db = max(6.0, 20 * math.log10(self._peak / self._floor))
         target = min(1.0, max(0.0, (level_db - 6.0) / (span_db - 6.0 + 1e-6)))
-        # fast attack, slower release keeps the jaw from chattering
-        rate = 0.65 if target > self._jaw else 0.35
-        self._jaw += (target - self._jaw) * rate
-        t = index * dt
+        if rms < 10 ** (-62 / 20):
+            target = 0.0
+        # fast attack, quick release: the mouth closes within 100 ms of silence
+        self._jaw += (target - self._jaw) * (0.65 if target > self._jaw else 0.75)
+        t = (index + 0.5) * dt
+        idle = 0.3 + 0.7 * self.style.idle_energy
+        sway = self._sway.step(dt) * idle
+        speaking = target > 0.2
         controls = RigControls(
             jaw_open=0.85 * self._jaw,
-            blink=self._blink(dt),
-            brow_raise=0.25 * max(0.0, target - 0.6),
-            head_yaw=0.04 * math.sin(2 * math.pi * 0.11 * t + self.seed),
-            head_pitch=0.03 * math.sin(2 * math.pi * 0.07 * t + 1.3) + 0.04 * self._jaw,
-            head_roll=0.02 * math.sin(2 * math.pi * 0.05 * t + 0.4),
-            shoulder_lift=0.02 * (0.5 + 0.5 * math.sin(2 * math.pi * 0.25 * t)),
+            blink=self._blinker.value(t, speaking, self.style.idle_energy),
+            brow_raise=0.25 * max(0.0, target - 0.6) * (0.5 + self.style.expressiveness),
+            head_yaw=0.05 * self.style.head_motion * float(sway[0]),
+            head_pitch=0.03 * float(sway[1]) + 0.04 * self._jaw * self.style.head_motion,
+            head_roll=0.02 * float(sway[2]),
+            shoulder_lift=0.035 * self._breather.value(t, dt, speaking),
         )
-        frame = KeypointFrame(
-            keypoints=pose_keypoints(controls, self.framing), index=index, fps=self.fps, audio_heard_at=self._heard_at
-        )
+        frame = KeypointFrame(keypoints=pose_keypoints(controls, self.framing), index=index, fps=self.fps,
+                              audio_heard_at=self._heard_at)
         self._next_frame += 1
         return frame
-
-    def _blink(self, dt: float) -> float:
-        if self._blink_phase >= 0:
-            self._blink_phase += dt
-            if self._blink_phase > 0.2:
-                self._blink_phase = -1.0
-                self._next_blink = self._draw_blink_gap()
-                return 0.0
-            return math.sin(math.pi * self._blink_phase / 0.2)
-        self._next_blink -= dt
-        if self._next_blink <= 0:
-            self._blink_phase = 0.0
-        return 0.0

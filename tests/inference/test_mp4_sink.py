@@ -4,13 +4,15 @@ import av
 import numpy as np
 import pytest
 
-from inference import keypoints as kp
 from inference.errors import OutputFileError, SinkError
-from inference.motion.rig import Framing, RigControls, pose_keypoints
+from inference.motion.factory import create_motion
+from inference.motion.readout import mouth_opening
 from inference.motion.style import MotionStyle
 from inference.offline import OfflineRender, RenderJob
 from inference.paths import default_portrait
+from inference.render.pose_map import draw_pose_map
 from inference.sinks.mp4 import GENERATED_BY, Mp4Sink, check_output_path
+from inference.sources.audio_file import ENGINE_SAMPLE_RATE, AudioFileSource
 from inference.types import AudioBlock, VideoFrame
 
 
@@ -95,29 +97,44 @@ def _onset(values: np.ndarray, threshold: float) -> int:
 
 
 def test_audio_and_video_line_up_at_a_loud_onset(tmp_path, onset_wav):
-    """Render 1 s silence + 1 s buzz; the mouth must open on the frame where the sound starts."""
+    """Render 1 s silence + 1 s voice + 1 s silence: the mouth opens on the frame where the sound starts.
+
+    Three links are checked: the decoded video keeps the frame numbering and timing of the keypoints; the
+    decoded audio starts on the same clock; and the keypoints open the mouth when the sound starts.
+    """
     out = tmp_path / "sync.mp4"
     style = MotionStyle(framing="head-and-shoulders")
-    job = RenderJob(audio=onset_wav, portrait=default_portrait(), output=out, renderer="pose-map", size=512,
+    job = RenderJob(audio=onset_wav, portrait=default_portrait(), output=out, renderer="pose-map", size=256,
                     style=style)
     OfflineRender(job).run()
     frames, audio, rate, _ = decode(out)
-    assert len(frames) == 75
-    # audio onset, 10 ms resolution
+
+    # The keypoints the render drew (the motion stage is deterministic for a file).
+    motion = create_motion(style, ENGINE_SAMPLE_RATE, 25.0, mode="offline")
+    source = AudioFileSource(onset_wav)
+    keypoints = []
+    while (block := source.read()) is not None:
+        motion.accept_audio(block)
+        keypoints += motion.pop_frames()
+    keypoints += motion.finish()
+    assert len(frames) == len(keypoints) == 75
+
+    # 1. Decoded frame i is the drawing of keypoint frame i (not a neighbour), stamped i/25 from the origin.
+    origin = frames[1][1] - 1 / 25  # frame 0 may be stretched to cover the AAC priming shift; frame 1 is exact
+    for i in (10, 24, 25, 26, 40, 60):
+        drawn = [draw_pose_map(keypoints[k].keypoints, (256, 256)).astype(np.float32) for k in range(i - 2, i + 3)]
+        errors = [np.abs(frames[i][0].astype(np.float32) - d).mean() for d in drawn]
+        assert int(np.argmin(errors)) == 2, (i, errors)
+        assert frames[i][1] - origin == pytest.approx(i / 25, abs=1e-3)
+
+    # 2. The decoded audio is on the same clock: its onset is 1.0 s after the origin.
     hop = rate // 100
     rms = np.sqrt(np.convolve(audio**2, np.ones(hop) / hop, mode="valid")[::hop])
-    audio_onset = _onset(rms, 0.05) / 100
-    start = frames[0][1]  # the container may start both streams a little after 0 (B-frame and AAC delays)
-    assert audio_onset - start == pytest.approx(1.0, abs=0.02)
-    # video onset: the lips part. Change of the mouth region against the first (silent) frame; idle sway moves
-    # it by a pixel or two, an open jaw by tens, so half the largest change marks the opening.
-    rest = pose_keypoints(RigControls(), Framing.named("head-and-shoulders"))
-    lips = rest[kp.FACE][48:68, :2] * 512
-    x0, x1 = int(lips[:, 0].min()) - 4, int(lips[:, 0].max()) + 4
-    y0, y1 = int(lips[:, 1].min()) - 6, int(lips[:, 1].max()) + 30
-    base = frames[0][0][y0:y1, x0:x1].astype(np.float32)
-    change = np.array([np.abs(rgb[y0:y1, x0:x1].astype(np.float32) - base).mean() for rgb, _ in frames])
-    video_onset = frames[_onset(change, 0.5 * change.max())][1]
-    assert abs(video_onset - audio_onset) <= 0.041, (video_onset, audio_onset)
-    # the mouth closes again in the silence after the sound
-    assert change[:20].max() < 0.25 * change.max() and change[-1] < 0.25 * change.max()
+    audio_onset = _onset(rms, 0.05) / 100 - origin
+    assert audio_onset == pytest.approx(1.0, abs=0.02)
+
+    # 3. The mouth opens within one frame of the sound and is closed before it and after it.
+    opening = mouth_opening(np.stack([k.keypoints for k in keypoints]))
+    mouth_onset = _onset(opening, 0.5 * opening.max()) / 25
+    assert abs(mouth_onset - audio_onset) <= 0.041, (mouth_onset, audio_onset)
+    assert opening[:20].max() < 0.2 * opening.max() and opening[-10:].max() < 0.2 * opening.max()
