@@ -1,0 +1,332 @@
+"""The IASA student streaming engine: keypoints in, RGB frames out, through ONNX Runtime (random weights).
+
+Usage: python main.py bench student [--pack DIR | --preset tiny|bundled|paper] [--device cuda|cpu]
+           [--attention sparse,dense] [--seconds 60] [--warmup 4] [--profile] [--keypoints speech|synthetic]
+           [--out DIR]
+
+For each attention mode (the sparse student with the custom op, and the same model attending densely
+to its whole cache) it streams ``--seconds`` of keypoints (the motion stage on the bundled speech,
+looped) through one engine, chunk after chunk, and reports:
+
+* frames per second (steady state, every chunk of the stream) and per-chunk time (median, p95);
+* keypoint-in to RGB-out latency when frames arrive live at the pack's fps (simulated from the
+  measured chunk times: a chunk starts when its last frame has arrived and the previous chunk is done);
+* cost per frame at 1, 10 and 60 s of stream (the cache is bounded: it should stay flat);
+* the time split: attention / other layers / decoder / mask building / host (pose maps, uploads);
+  attention is GPU kernel time from CUPTI (``--profile``, needs torch) on CUDA, node time from ONNX
+  Runtime's profiler on the CPU;
+* GPU memory (nvidia-smi, before and after the engine is built) and the model's FLOPs per frame.
+
+Without ``--pack`` it exports a random-weight pack of ``--preset`` first (needs the train extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import format_table, summarize, write_results
+from inference.packs import ModelPack, PackManifest, load_pack
+
+ATTENTION_KERNELS = ("AttentionKernel", "sdpa", "fmha", "flash", "Fmha", "Flash")
+WINDOWS_SECONDS = (1, 10, 60)
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------------
+
+def motion_keypoints(frames: int, fps: float, source: str = "speech") -> np.ndarray:
+    """``frames`` keypoint frames, looped back and forth: from the motion stage on the bundled speech
+    (``source="speech"``; a synthetic presenter if the motion stage cannot run) or the synthetic presenter."""
+    from tests.student.poses import presenter_clip
+
+    clip = None
+    if source == "speech":
+        try:
+            clip = _speech_motion(fps)
+        except Exception as exc:  # the benchmark times the renderer; any pose stream will do
+            print(f"motion stage unavailable ({exc}); using a synthetic presenter")
+    if clip is None:
+        clip = presenter_clip(250, fps)
+    loop = np.concatenate([clip, clip[::-1]])
+    return loop[np.arange(frames) % len(loop)]
+
+
+def _speech_motion(fps: float) -> np.ndarray:
+    from inference.motion.factory import create_motion
+    from inference.motion.style import MotionStyle
+    from inference.paths import demo_audio
+    from inference.sources.audio_file import AudioFileSource
+
+    source = AudioFileSource(demo_audio())
+    motion = create_motion(MotionStyle(), source.sample_rate, fps)
+    out = []
+    while (block := source.read()) is not None:
+        motion.accept_audio(block)
+        out += motion.pop_frames()
+    out += motion.finish()
+    return np.stack([f.keypoints for f in out])
+
+
+def portrait_for(manifest: PackManifest) -> np.ndarray:
+    from inference.paths import default_portrait
+    from inference.render.student.renderer import fit_portrait
+    from inference.sources.portrait import load_portrait
+
+    return fit_portrait(load_portrait(default_portrait()), manifest.resolution)
+
+
+def random_pack(preset: str, precision: str, out: Path, graphs: tuple[str, ...]) -> Path:
+    """Exports a random-weight pack of ``preset`` into ``out`` (needs torch)."""
+    from training.export_student import export_all
+    from training.models.config import preset as config_of
+    from training.models.student import Student
+    from training.models.transformer import randomize_
+    from training.pack import build_pack
+
+    config = config_of(preset)
+    student = randomize_(Student(config), seed=0)
+    files = export_all(student, out / "export", (precision,), graphs)
+    return build_pack(out / "export", out / "pack", config, files, name=f"random-{preset}", version="0",
+                      license="random weights (benchmark only)", training_data="none")
+
+
+# --------------------------------------------------------------------------------------------------
+# FLOPs
+# --------------------------------------------------------------------------------------------------
+
+def transformer_flops(manifest: PackManifest, kept_keys_per_query: float) -> dict[str, float]:
+    """Matmul FLOPs of one transformer forward, per frame: linear layers and attention."""
+    model = manifest.model
+    tokens = manifest.tokens_per_frame
+    linear = 2.0 * tokens * model.depth * (12 * model.width ** 2)  # qkv 3d², proj d², MLP 8d²
+    attention = 4.0 * tokens * model.depth * model.width * kept_keys_per_query
+    return {"linear": linear, "attention": attention}
+
+
+# --------------------------------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    attention: str
+    chunk_seconds: list[float]
+    parts: dict[str, list[float]]
+    kept_fraction: float
+    keys_per_query: float
+    memory_mib: float | None
+    attention_gpu_seconds: float | None
+
+
+def gpu_memory_mib() -> float | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10)
+        return float(out.stdout.split()[0]) if out.returncode == 0 else None
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
+def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray, warmup: int,
+           profile: bool) -> Run:
+    from inference.render.student.engine import StudentEngine
+
+    before = gpu_memory_mib() if provider == "cuda" else None
+    options = {"enable_profiling": True} if profile and provider == "cpu" else None
+    engine = StudentEngine(pack, provider=provider, attention=attention, session_options=options)
+    engine.set_reference(portrait_for(pack.manifest))
+    frames = engine.frames
+    for i in range(warmup):
+        engine.render_chunk(keypoints[i * frames:(i + 1) * frames])
+    engine.reset()
+    chunks = len(keypoints) // frames
+    parts: dict[str, list[float]] = {k: [] for k in ("plan", "pose_maps", "upload", "steps", "decode", "refresh")}
+    totals, kept, keys = [], [], []
+    block = engine.grid.block_size
+    for c in range(chunks):
+        _, timings = engine.render_chunk(keypoints[c * frames:(c + 1) * frames])
+        totals.append(timings.total)
+        for key in parts:
+            parts[key].append(getattr(timings, key))
+        plan = engine.last_plan
+        if plan.block_mask is None:
+            kept.append(1.0)
+            keys.append(float(plan.key_length))
+        else:
+            kept.append(float(plan.block_mask.mean()))
+            keys.append(float(plan.block_mask.sum(axis=1).mean() * block))
+    steady = slice(len(kept) // 2, None)  # the cache is full by then
+    kept_fraction, keys_per_query = float(np.mean(kept[steady])), float(np.mean(keys[steady]))
+    after = gpu_memory_mib() if provider == "cuda" else None
+    attention_gpu = None
+    if profile and provider == "cuda":
+        attention_gpu = _cupti_attention_seconds(engine, keypoints[:frames * 4])
+    elif profile and provider == "cpu":
+        attention_gpu = _ort_profile_attention_seconds(engine, chunks)
+    memory = after - before if before is not None and after is not None else None
+    engine.close()  # free the device memory before the next mode is measured
+    del engine
+    gc.collect()
+    return Run(attention, totals, parts, kept_fraction, keys_per_query, memory, attention_gpu)
+
+
+def _cupti_attention_seconds(engine, keypoints: np.ndarray) -> float | None:  # noqa: ANN001
+    """GPU time of attention kernels per chunk, from torch.profiler (CUPTI) around a few chunks."""
+    try:
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+    except ImportError:
+        return None
+    chunks = len(keypoints) // engine.frames
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for c in range(chunks):
+            engine.render_chunk(keypoints[c * engine.frames:(c + 1) * engine.frames])
+        torch.cuda.synchronize()
+    total = 0.0
+    for event in prof.key_averages():
+        if any(pattern in event.key for pattern in ATTENTION_KERNELS):
+            total += getattr(event, "device_time_total", getattr(event, "cuda_time_total", 0.0))
+    return total * 1e-6 / chunks
+
+
+def _ort_profile_attention_seconds(engine, chunks: int) -> float | None:  # noqa: ANN001
+    """Attention node time per chunk from ONNX Runtime's profiler (accurate on the CPU EP)."""
+    path = engine.student.end_profiling()
+    try:
+        events = json.loads(Path(path).read_text())
+    finally:
+        for session in engine.sessions.values():
+            if session is not engine.student:
+                Path(session.end_profiling()).unlink(missing_ok=True)
+        Path(path).unlink(missing_ok=True)
+    total = sum(e.get("dur", 0) for e in events if e.get("cat") == "Node"
+                and e.get("args", {}).get("op_name") in ("BlockSparseAttention", "MultiHeadAttention"))
+    return total * 1e-6 / max(chunks, 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------
+
+def live_latency(chunk_seconds: list[float], frames: int, fps: float) -> list[float]:
+    """Keypoint-in to RGB-out latency of every frame when frames arrive at ``fps`` and chunks run back to back."""
+    latencies, done = [], 0.0
+    for c, seconds in enumerate(chunk_seconds):
+        arrivals = [(c * frames + f) / fps for f in range(frames)]
+        done = max(arrivals[-1], done) + seconds
+        latencies += [done - a for a in arrivals]
+    return latencies
+
+
+def per_frame_at(chunk_seconds: list[float], frames: int, fps: float, second: float) -> float:
+    """Mean cost per frame (ms) over the second of stream ending at ``second``."""
+    last = int(second * fps / frames)
+    if last > len(chunk_seconds):
+        return float("nan")
+    window = chunk_seconds[max(0, last - int(math.ceil(fps / frames))):last]
+    return 1000.0 * float(np.mean(window)) / frames if window else float("nan")
+
+
+def report(run: Run, manifest: PackManifest) -> dict[str, object]:
+    frames, fps = manifest.chunk_size, manifest.fps
+    chunk = summarize(run.chunk_seconds)
+    latency = summarize(live_latency(run.chunk_seconds, frames, fps))
+    steps_per_chunk = manifest.steps + 1  # sampling steps + cache refresh
+    flops = transformer_flops(manifest, run.keys_per_query)
+    parts = {k: 1000.0 * float(np.median(v)) for k, v in run.parts.items()}
+    attention_ms = None if run.attention_gpu_seconds is None else 1000.0 * run.attention_gpu_seconds
+    other_ms = None if attention_ms is None else parts["steps"] + parts["refresh"] - attention_ms
+    return {
+        "attention": run.attention,
+        "fps": frames * len(run.chunk_seconds) / sum(run.chunk_seconds),
+        "chunk_median_ms": chunk["median_ms"], "chunk_p95_ms": chunk["p95_ms"],
+        "latency_median_ms": latency["median_ms"], "latency_p95_ms": latency["p95_ms"],
+        "per_frame_ms_at": {f"{s}s": per_frame_at(run.chunk_seconds, frames, fps, s) for s in WINDOWS_SECONDS},
+        "split_ms_per_chunk": {"attention": attention_ms, "other_layers": other_ms, "decoder": parts["decode"],
+                               "mask_building": parts["plan"], "host": parts["pose_maps"] + parts["upload"],
+                               "steps_total": parts["steps"], "refresh_total": parts["refresh"]},
+        "kept_block_fraction": run.kept_fraction, "keys_per_query": run.keys_per_query,
+        "transformer_gflop_per_frame_per_forward": {k: v / 1e9 for k, v in flops.items()},
+        "transformer_gflop_per_frame": sum(flops.values()) * steps_per_chunk / 1e9,
+        "gpu_memory_mib": run.memory_mib,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="main.py bench student", description=__doc__.splitlines()[0])
+    parser.add_argument("--pack", type=Path, help="a pack to stream (default: export a random one of --preset)")
+    parser.add_argument("--preset", default="tiny", help="tiny, bundled (256x256) or paper (512x512)")
+    parser.add_argument("--device", default=None, choices=["cuda", "cpu"])
+    parser.add_argument("--attention", default="sparse,dense")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=int, default=4, help="chunks run before timing")
+    parser.add_argument("--profile", action="store_true", help="attribute time to attention kernels")
+    parser.add_argument("--keypoints", default="speech", choices=["speech", "synthetic"],
+                        help="the motion stage on the bundled speech, or a synthetic presenter")
+    parser.add_argument("--name", default=None, help="results name (default: student-<preset or pack>)")
+    parser.add_argument("--out", type=Path, help="also copy the results here")
+    args = parser.parse_args(argv)
+
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+    device = args.device or ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu")
+    modes = tuple(args.attention.split(","))
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.pack:
+            pack = load_pack(args.pack)
+        else:
+            graphs = ("encoder", "reference", "decoder") + tuple({"sparse": "student", "dense": "student_dense",
+                                                                  "fallback": "student_fallback"}[m] for m in modes)
+            precision = "float16" if device == "cuda" else "float32"
+            pack = load_pack(random_pack(args.preset, precision, Path(tmp), graphs))
+        manifest = pack.manifest
+        frames_total = int(round(args.seconds * manifest.fps)) // manifest.chunk_size * manifest.chunk_size
+        keypoints = motion_keypoints(max(frames_total, manifest.chunk_size * (args.warmup + 1)), manifest.fps,
+                                     args.keypoints)
+        results = [report(stream(pack, device, mode, keypoints[:frames_total], args.warmup, args.profile), manifest)
+                   for mode in modes]
+    name = args.name or f"student-{args.pack.name if args.pack else args.preset}"
+    rows = [[r["attention"], r["fps"], r["chunk_median_ms"], r["chunk_p95_ms"], r["latency_p95_ms"],
+             *r["per_frame_ms_at"].values(), r["split_ms_per_chunk"]["attention"] or "n/a",
+             r["split_ms_per_chunk"]["other_layers"] or "n/a", r["split_ms_per_chunk"]["decoder"],
+             r["split_ms_per_chunk"]["mask_building"], r["split_ms_per_chunk"]["host"], r["kept_block_fraction"],
+             r["transformer_gflop_per_frame"], r["gpu_memory_mib"] if r["gpu_memory_mib"] is not None else "n/a"]
+            for r in results]
+    headers = ["attention", "fps", "chunk med ms", "chunk p95 ms", "live latency p95 ms",
+               *[f"ms/frame @{s}s" for s in WINDOWS_SECONDS], "attn ms/chunk", "other ms/chunk", "decoder ms",
+               "masks ms", "host ms", "kept blocks", "GFLOP/frame", "GPU MiB"]
+    table = format_table(headers, rows)
+    if len(results) == 2:
+        table += f"\n\nsparse / dense fps: {results[0]['fps'] / results[1]['fps']:.2f}x"
+    context = (f"{manifest.name}: {manifest.resolution[0]}x{manifest.resolution[1]}, width {manifest.model.width}, "
+               f"depth {manifest.model.depth}, {manifest.steps} step(s) + cache refresh, chunks of "
+               f"{manifest.chunk_size}, top-{manifest.top_k} of {manifest.cache_frames}, block {manifest.block_size}, "
+               f"{device.upper()}, {args.seconds:g} s of stream")
+    print(context)
+    print(table)
+    figures = {"context": context, "device": device, "results": results}
+    path = write_results(name, figures, context + "\n\n" + table)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for suffix in (".json", ".md"):
+            (args.out / path.with_suffix(suffix).name).write_bytes(path.with_suffix(suffix).read_bytes())
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

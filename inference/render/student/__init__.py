@@ -1,0 +1,93 @@
+"""The IASA student renderer: a model pack streamed through ONNX Runtime with the custom op.
+
+Modules: :mod:`.masks` (input-aware sparse attention masks, shared with training), :mod:`.sampling`
+(the few-step schedule), :mod:`.planner` (per-chunk host planning and the cache's slots),
+:mod:`.engine` (ONNX Runtime sessions, device buffers, IO binding), :mod:`.renderer` (the
+:class:`~inference.stages.Renderer`).
+
+For :mod:`inference.render.factory`: :func:`availability` and :func:`create`. The student is meant for
+a CUDA GPU; it also runs on the CPU (slowly: tests, checks), which ``availability`` only reports as
+usable when ``PODIUM_STUDENT_CPU=1`` is set, so that ``auto`` never picks it on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from inference.errors import ModelLoadError
+from inference.packs import PackInfo, find_packs, load_pack
+
+log = logging.getLogger(__name__)
+CPU_ENV = "PODIUM_STUDENT_CPU"
+
+
+def _cuda_available() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def _usable_packs() -> list[PackInfo]:
+    return [info for info in find_packs() if info.status == "ok"]
+
+
+def availability() -> tuple[bool, str]:
+    """(True, what will run) or (False, why not and the fix), without loading any model."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        return False, f"onnxruntime is not installed ({exc}): run installer/setup.sh"
+    from inference import ops
+    from inference.packs import pack_folders
+
+    cuda = _cuda_available()
+    if not cuda and os.environ.get(CPU_ENV) != "1":
+        return False, ("ONNX Runtime has no CUDA execution provider here (the student needs an NVIDIA GPU with "
+                       "onnxruntime-gpu; set PODIUM_STUDENT_CPU=1 to run it slowly on the CPU)")
+    packs = _usable_packs()
+    if not packs:
+        broken = [f"{info.path.name}: {info.status}" for info in find_packs()]
+        where = " or ".join(str(folder) for folder in pack_folders())
+        detail = f" (unusable: {'; '.join(broken)})" if broken else ""
+        return False, f"no usable model pack in {where}{detail}; install a student pack there"
+    op_ok, op_reason = ops.availability()
+    with_fallback = [p for p in packs if p.manifest is not None and "student_fallback" in p.manifest.graphs]
+    if not op_ok and not with_fallback:
+        return False, f"{op_reason} (and no pack has a fallback graph)"
+    device = "CUDA" if cuda else "CPU (slow)"
+    attention = "sparse attention (custom op)" if op_ok else f"dense fallback attention ({op_reason})"
+    names = ", ".join(f"{p.name} {p.manifest.resolution[0]}x{p.manifest.resolution[1]}" for p in packs if p.manifest)
+    return True, f"{names}; {attention} on {device}"
+
+
+def _choose_pack(size: tuple[int, int]) -> Path:
+    packs = [p for p in _usable_packs() if p.manifest is not None]
+    if not packs:
+        raise ModelLoadError("no usable student model pack is installed; `main.py doctor` lists the packs and "
+                             "what is wrong with each")
+    exact = [p for p in packs if p.manifest.resolution == tuple(size)]
+    chosen = exact[0] if exact else max(packs, key=lambda p: p.manifest.resolution[0] * p.manifest.resolution[1])
+    return chosen.path
+
+
+def create(size: tuple[int, int], *, pack: str | Path | None = None, device: str | None = None,
+           attention: str = "auto", precision: str | None = None, seed: int = 0, **_: object):  # noqa: ANN201
+    """A :class:`~inference.render.student.renderer.StudentRenderer` at ``size`` (width, height).
+
+    Args:
+        pack: a pack folder or zip (default: an installed pack of this resolution, else the largest).
+        device: "cuda" or "cpu" (default: CUDA when ONNX Runtime has it).
+        attention: "auto", "sparse", "fallback" or "dense" (see :class:`.engine.StudentEngine`).
+        precision: "float16" or "float32" (default: by device).
+        seed: noise seed.
+    """
+    from inference.render.student.engine import StudentEngine
+    from inference.render.student.renderer import StudentRenderer
+
+    model_pack = load_pack(Path(pack) if pack else _choose_pack(size))
+    provider = device or ("cuda" if _cuda_available() else "cpu")
+    engine = StudentEngine(model_pack, provider=provider, attention=attention, precision=precision, seed=seed)
+    log.info("student: %s", engine.description)
+    return StudentRenderer(engine, size)

@@ -1,0 +1,1 @@
+"""The student (and teacher) networks: autoencoder, pose encoder, latent video transformer."""

@@ -1,0 +1,100 @@
+"""The student's (and teacher's) configuration, its presets, and its mapping to a pack manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from inference.packs import AUTOENCODER_FACTOR, StudentModel
+from inference.render.student.masks import TokenGrid
+from inference.render.student.sampling import validate_timesteps
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Everything that shapes the networks and the streaming.
+
+    Attributes:
+        size: frame side in pixels (square frames; a multiple of 16).
+        latent_channels: autoencoder latent channels (the latent is ``size / 8`` a side).
+        autoencoder_channels: autoencoder widths at 1, 1/2, 1/4 and 1/8 of the frame size.
+        pose_channels: pose-encoder widths at 1/2, 1/4 and 1/8 of the frame size.
+        patch: latent cells per token side (one token = 16×16 pixels with 2).
+        width, depth, heads, mlp_ratio: the transformer.
+        pooled_reference: add a pooled reference embedding to the timestep modulation.
+        block_size: attention block side in tokens (64 or 128).
+        chunk_frames: frames generated together (the student's chunk; the teacher's clip).
+        cache_frames: past frames kept (M); top_k: past frames attended (K); keep_recent: of those,
+            always the newest.
+        timesteps: the student's sampling times (0 = noise); sampler: "renoise" or "euler".
+    """
+
+    size: int = 256
+    latent_channels: int = 4
+    autoencoder_channels: tuple[int, int, int, int] = (32, 64, 128, 256)
+    pose_channels: tuple[int, int, int] = (16, 32, 64)
+    patch: int = 2
+    width: int = 512
+    depth: int = 8
+    heads: int = 8
+    mlp_ratio: float = 4.0
+    pooled_reference: bool = True
+    block_size: int = 64
+    chunk_frames: int = 2
+    cache_frames: int = 16
+    top_k: int = 4
+    keep_recent: int = 1
+    timesteps: tuple[float, ...] = (0.0, 0.5)
+    sampler: str = "renoise"
+
+    def __post_init__(self) -> None:
+        if self.size % (AUTOENCODER_FACTOR * self.patch):
+            raise ValueError(f"size {self.size} must be a multiple of {AUTOENCODER_FACTOR * self.patch}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be divisible by heads {self.heads}")
+        if not self.keep_recent <= self.top_k <= self.cache_frames:
+            raise ValueError("need keep_recent <= top_k <= cache_frames")
+        validate_timesteps(self.timesteps)
+        self.grid  # noqa: B018 - validates the block size against the token count
+
+    @property
+    def latent_size(self) -> int:
+        return self.size // AUTOENCODER_FACTOR
+
+    @property
+    def grid(self) -> TokenGrid:
+        side = self.latent_size // self.patch
+        return TokenGrid(side, side, self.block_size)
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid.tokens
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+    def model(self) -> StudentModel:
+        """The architecture numbers a pack manifest carries."""
+        return StudentModel(latent_channels=self.latent_channels, patch=self.patch, width=self.width,
+                            depth=self.depth, heads=self.heads, pooled_reference=self.pooled_reference)
+
+    def with_(self, **changes: object) -> StudentConfig:
+        return replace(self, **changes)
+
+
+#: Named configurations. ``tiny`` runs on a CPU in tests; ``bundled`` is the 256×256 pack's size;
+#: ``paper`` is the 512×512, SVD-class backbone of the benchmark (see bench/student.py for its FLOPs).
+PRESETS: dict[str, StudentConfig] = {
+    "tiny": StudentConfig(size=256, autoencoder_channels=(8, 8, 16, 16), pose_channels=(8, 8, 16), width=128, depth=2,
+                          heads=2, cache_frames=4, top_k=2, chunk_frames=2),
+    "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4),
+    "paper": StudentConfig(size=512, width=1024, depth=16, heads=16, cache_frames=16, top_k=4),
+}
+
+
+def preset(name: str) -> StudentConfig:
+    """The preset called ``name``."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown student preset {name!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,233 @@
+"""The latent video transformer of the student (causal, chunked, with a key/value cache) and of the
+teacher (the same network over a whole clip, bidirectionally).
+
+Tokens: each frame's latent in 2×2 patches, plus the pose encoder's tokens, plus fixed 2-D sin-cos
+positions and a learned segment embedding. The reference portrait's tokens are processed once, at the
+clean time, attending only to themselves; every layer's keys and values of them are kept as a prefix
+of every attention call (:meth:`VideoTransformer.encode_reference`), with an optional pooled reference
+embedding added to the timestep conditioning.
+
+Blocks: pre-LayerNorm (no affine) with adaLN-single modulation (one timestep MLP gives six modulation
+vectors, each block adds a learned 6×width table; gates start at zero), QK-RMSNorm, no biases on the
+qkv, output and second MLP projections (ONNX Runtime runs bias-free linears faster), GELU(tanh) MLP.
+
+Attention in a chunk call: queries are the chunk's tokens, laid out region by region per frame
+(``token_order``, see :mod:`inference.render.student.masks`); keys and values are
+``[reference | chunk | past positions]``. The attention kind (:mod:`training.models.attention`)
+decides what is attended: the input-aware block mask, or everything (dense).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from training.models.attention import DenseAttention
+from training.models.config import StudentConfig
+from training.models.pose_encoder import PoseEncoder
+
+KeyValue = tuple[torch.Tensor, torch.Tensor]  # each [1, heads, length, head_dim]
+Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+TIME_FREQUENCIES = 256
+
+
+def sincos_positions(rows: int, cols: int, width: int) -> torch.Tensor:
+    """Fixed 2-D sin-cos position embedding, ``[rows · cols, width]`` (row-major)."""
+    quarter = width // 4
+    frequencies = 1.0 / (10000.0 ** (torch.arange(quarter, dtype=torch.float64) / quarter))
+    y, x = torch.meshgrid(torch.arange(rows, dtype=torch.float64), torch.arange(cols, dtype=torch.float64),
+                          indexing="ij")
+    parts = []
+    for coordinate in (y.reshape(-1), x.reshape(-1)):
+        angles = coordinate[:, None] * frequencies[None]
+        parts += [torch.sin(angles), torch.cos(angles)]
+    table = torch.cat(parts, dim=1)
+    return torch.nn.functional.pad(table, (0, width - table.shape[1])).float()
+
+
+def timestep_embedding(t: torch.Tensor, dim: int = TIME_FREQUENCIES) -> torch.Tensor:
+    """Sinusoidal embedding of times in ``[0, 1]`` (scaled to 0..1000), float32 ``[len(t), dim]``."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    angles = t.float()[:, None] * 1000.0 * frequencies[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
+
+
+class Block(nn.Module):
+    """One transformer block, split around its attention so the caller assembles the keys."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.heads = heads
+        head_dim = width // heads
+        hidden = int(width * mlp_ratio)
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(width, 3 * width, bias=False)
+        self.q_norm = nn.RMSNorm(head_dim, eps=1e-6)
+        self.k_norm = nn.RMSNorm(head_dim, eps=1e-6)
+        self.proj = nn.Linear(width, width, bias=False)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.fc1 = nn.Linear(width, hidden)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden, width, bias=False)
+        self.table = nn.Parameter(torch.zeros(6, width))
+
+    def modulation(self, condition: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``[F, 6, width]`` global modulation → six ``[F, 1, width]`` (shift, scale, gate; ×2)."""
+        return tuple(m[:, None] for m in (condition + self.table[None]).unbind(1))
+
+    def attention_inputs(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Tokens ``[F, N, width]`` → q, k, v ``[1, heads, F · N, head_dim]`` (q and k RMS-normalised)."""
+        frames, tokens, width = x.shape
+        h = self.norm1(x) * (1 + scale) + shift
+        qkv = self.qkv(h).reshape(frames * tokens, 3, self.heads, width // self.heads)
+        q, k, v = qkv.unbind(1)
+        q, k = self.q_norm(q), self.k_norm(k)
+        return tuple(t.transpose(0, 1)[None] for t in (q, k, v))
+
+    def finish(self, x: torch.Tensor, attended: torch.Tensor, gate: torch.Tensor, shift: torch.Tensor,
+               scale: torch.Tensor, mlp_gate: torch.Tensor) -> torch.Tensor:
+        """Output projection, residual, modulated MLP, residual."""
+        frames, tokens, width = x.shape
+        attended = attended[0].transpose(0, 1).reshape(frames, tokens, width)
+        x = x + gate * self.proj(attended)
+        h = self.norm2(x) * (1 + scale) + shift
+        return x + mlp_gate * self.fc2(self.act(self.fc1(h)))
+
+
+class VideoTransformer(nn.Module):
+    """Pose- and reference-conditioned latent video transformer (x-prediction)."""
+
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        width, patch, channels = config.width, config.patch, config.latent_channels
+        grid = config.grid
+        self.latent_embed = nn.Linear(channels * patch * patch, width)
+        self.reference_embed = nn.Linear(channels * patch * patch, width)
+        self.pose_encoder = PoseEncoder(config.pose_channels, width, patch)
+        self.register_buffer("positions", sincos_positions(grid.rows, grid.cols, width), persistent=False)
+        self.frame_segment = nn.Parameter(torch.zeros(width))
+        self.reference_segment = nn.Parameter(torch.zeros(width))
+        self.time_embed = nn.Sequential(nn.Linear(TIME_FREQUENCIES, width), nn.SiLU(), nn.Linear(width, width))
+        self.time_block = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        self.reference_pool = nn.Linear(width, width) if config.pooled_reference else None
+        self.blocks = nn.ModuleList(Block(width, config.heads, config.mlp_ratio) for _ in range(config.depth))
+        self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.final_table = nn.Parameter(torch.zeros(2, width))
+        self.final_linear = nn.Linear(width, channels * patch * patch)
+        for zero in (self.time_block[1], self.final_linear, self.reference_pool):
+            if zero is not None:
+                nn.init.zeros_(zero.weight)
+                nn.init.zeros_(zero.bias)
+
+    # -- tokens ---------------------------------------------------------------------------------------
+
+    def patchify(self, latent: torch.Tensor) -> torch.Tensor:
+        """``[F, C, h, w]`` → ``[F, N, C · p · p]`` (row-major tokens)."""
+        frames, channels, height, width = latent.shape
+        p = self.config.patch
+        patches = latent.reshape(frames, channels, height // p, p, width // p, p)
+        return patches.permute(0, 2, 4, 1, 3, 5).reshape(frames, (height // p) * (width // p), channels * p * p)
+
+    def unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[F, N, C · p · p]`` → ``[F, C, h, w]``."""
+        frames = tokens.shape[0]
+        grid, p, channels = self.config.grid, self.config.patch, self.config.latent_channels
+        patches = tokens.reshape(frames, grid.rows, grid.cols, channels, p, p)
+        return patches.permute(0, 3, 1, 4, 2, 5).reshape(frames, channels, grid.rows * p, grid.cols * p)
+
+    def condition(self, timestep: torch.Tensor, reference_embedding: torch.Tensor | None) -> torch.Tensor:
+        """Per-frame conditioning vector ``[F, width]`` from the times ``[F]`` (and the pooled reference)."""
+        dtype = self.latent_embed.weight.dtype
+        condition = self.time_embed(timestep_embedding(timestep).to(dtype))
+        if self.reference_pool is not None and reference_embedding is not None:
+            condition = condition + reference_embedding
+        return condition
+
+    def _modulations(self, condition: torch.Tensor) -> torch.Tensor:
+        return self.time_block(condition).reshape(condition.shape[0], 6, self.config.width)
+
+    # -- the reference --------------------------------------------------------------------------------
+
+    def encode_reference(self, latent: torch.Tensor) -> tuple[torch.Tensor | None, list[KeyValue]]:
+        """The reference portrait's latent ``[1, C, h, w]`` → (pooled embedding ``[1, width]`` or None,
+        every layer's keys and values ``[1, heads, N, head_dim]``), at the clean time."""
+        tokens = self.reference_embed(self.patchify(latent)) + self.positions + self.reference_segment
+        embedding = self.reference_pool(tokens.mean(dim=1)) if self.reference_pool is not None else None
+        clean = torch.ones(1, dtype=torch.float32, device=latent.device)
+        modulations = self._modulations(self.condition(clean, embedding))
+        x, cache = tokens, []
+        for index, block in enumerate(self.blocks):
+            shift, scale, gate, mlp_shift, mlp_scale, mlp_gate = block.modulation(modulations)
+            q, k, v = block.attention_inputs(x, shift, scale)
+            cache.append((k, v))
+            if index + 1 < len(self.blocks):
+                x = block.finish(x, DenseAttention()(q, k, v), gate, mlp_shift, mlp_scale, mlp_gate)
+        return embedding, cache
+
+    # -- a chunk --------------------------------------------------------------------------------------
+
+    def forward(self, latent: torch.Tensor, timestep: torch.Tensor, pose: torch.Tensor,
+                reference_embedding: torch.Tensor | None, reference_kv: Sequence[KeyValue],
+                past_kv: Sequence[Sequence[KeyValue]], token_order: torch.Tensor, token_restore: torch.Tensor,
+                attention: Attention) -> tuple[torch.Tensor, list[KeyValue]]:
+        """Predict the clean latents of a chunk.
+
+        Args:
+            latent: noisy latents ``[F, C, h, w]``; timestep: their times ``[F]`` (0 noise .. 1 clean).
+            pose: the frames' pose maps, uint8 ``[F, H, W, 3]``.
+            reference_embedding, reference_kv: from :meth:`encode_reference`.
+            past_kv: per layer, the keys and values of the past frames bound at each position
+                (``[1, heads, N, head_dim]`` each; any number of positions, possibly none).
+            token_order, token_restore: int64 ``[F · N]`` from
+                :func:`inference.render.student.masks.chunk_token_order`.
+            attention: :class:`~training.models.attention.SparseAttention` (its mask over the keys
+                ``[reference | chunk | past]``) or :class:`~training.models.attention.DenseAttention`.
+
+        Returns:
+            (predicted clean latents ``[F, C, h, w]``, per layer the chunk's keys and values
+            ``[1, heads, F · N, head_dim]`` in laid-out order, for the cache).
+        """
+        frames = latent.shape[0]
+        width = self.config.width
+        tokens = self.latent_embed(self.patchify(latent)) + self.pose_encoder(pose) + self.positions
+        tokens = tokens + self.frame_segment
+        x = tokens.reshape(-1, width)[token_order].reshape(frames, -1, width)
+        condition = self.condition(timestep, reference_embedding)
+        modulations = self._modulations(condition)
+        present: list[KeyValue] = []
+        for index, block in enumerate(self.blocks):
+            shift, scale, gate, mlp_shift, mlp_scale, mlp_gate = block.modulation(modulations)
+            q, k, v = block.attention_inputs(x, shift, scale)
+            present.append((k, v))
+            past = past_kv[index] if past_kv else ()
+            keys = torch.cat([reference_kv[index][0], k, *(p[0] for p in past)], dim=2)
+            values = torch.cat([reference_kv[index][1], v, *(p[1] for p in past)], dim=2)
+            x = block.finish(x, attention(q, keys, values), gate, mlp_shift, mlp_scale, mlp_gate)
+        shift, scale = (condition[:, None] + self.final_table[None]).unbind(1)
+        out = self.final_linear(self.final_norm(x) * (1 + scale[:, None]) + shift[:, None])
+        out = out.reshape(-1, out.shape[-1])[token_restore].reshape(frames, -1, out.shape[-1])
+        return self.unpatchify(out), present
+
+
+def randomize_(module: nn.Module, seed: int) -> nn.Module:
+    """Re-initialises every parameter with random values of a sensible scale (zero-initialised gates,
+    tables and output layers included), so that every path contributes: for benchmarks and export
+    checks of untrained models."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            noise = torch.randn(parameter.shape, generator=generator)
+            if name.endswith(("q_norm.weight", "k_norm.weight")):
+                parameter.copy_(1.0 + 0.1 * noise)
+            elif name.endswith("table"):
+                parameter.copy_(0.5 * noise)
+            elif parameter.dim() <= 1:
+                parameter.copy_(0.2 * noise)
+            else:
+                parameter.copy_(noise / math.sqrt(parameter[0].numel()))
+    return module
