@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from inference import paths
-from inference.errors import PipelineCancelled, PodiumError
+from inference.errors import InputFileError, PipelineCancelled, PodiumError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--preset", choices=["calm", "lively", "lecturer"], help="motion style preset")
     render.add_argument("--framing", choices=["head-and-shoulders", "half-body"], help="how much of the body shows")
     render.add_argument("--seed", type=int, help="random seed of the motion (same seed, same video)")
+    render.add_argument("--transcript", help="the words spoken (text, or @file.txt): aligned for the most accurate lips")
     render.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
 
     sub.add_parser("devices", help="list microphones, speakers and virtual cameras")
@@ -118,6 +119,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.seed is not None:
         style = replace(style, seed=args.seed)
     portrait = args.portrait or (Path(settings.render.portrait) if settings.render.portrait else paths.default_portrait())
+    transcript = args.transcript
+    if transcript and transcript.startswith("@"):
+        transcript_file = Path(transcript[1:])
+        try:
+            transcript = transcript_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(transcript_file, f"cannot read the transcript ({exc})",
+                                 "Give a UTF-8 text file with the words spoken") from exc
     job = RenderJob(
         audio=args.audio,
         portrait=portrait,
@@ -126,6 +135,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         size=args.size or settings.render.size,
         fps=args.fps or settings.render.fps,
         style=style.validated(),
+        transcript=transcript,
     )
     return render_with_progress(job, show_progress=not args.no_progress)
 

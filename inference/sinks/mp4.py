@@ -4,10 +4,11 @@ Video frame ``i`` is stamped ``i / fps`` and audio sample ``n`` is stamped
 ``n / rate``, both counted from the start of the stream, so picture and sound
 line up exactly however long the recording runs.
 
-The file is written as fragmented MP4 (a fragment per second) under a
-``.partial.mp4`` name next to the target and renamed when the recording closes.
-If the process dies, the partial file still plays up to its last complete
-fragment; if the recording is aborted (an error, a cancelled render), it is
+The file is written as fragmented MP4 (a fragment per second, every packet
+flushed to disk as it is muxed, no encoder look-ahead) under a ``.partial.mp4``
+name next to the target and renamed when the recording closes. If the process
+dies, the partial file still plays up to its last complete fragment (at most the
+last second is lost); if the recording is aborted (an error, a cancelled render), it is
 deleted so no half-written output is left behind.
 """
 
@@ -96,6 +97,8 @@ class Mp4Sink:
             )
         except (OSError, av.error.FFmpegError) as exc:
             raise self._os_error(exc) from exc
+        # Write every packet through to the file (FFmpeg would otherwise hold whole fragments in memory).
+        self._container.flags |= av.container.Flags.flush_packets.value
         self._container.metadata["comment"] = GENERATED_BY
         self._container.metadata["encoder"] = "Podium"
         rate = Fraction(fps).limit_denominator(1001)
@@ -104,7 +107,8 @@ class Mp4Sink:
         video.pix_fmt = "yuv420p"
         video.codec_context.time_base = 1 / rate
         video.codec_context.gop_size = max(1, int(round(fps)))
-        video.options = {"crf": str(self.crf), "preset": self.preset, "tune": "animation"}
+        # zerolatency: no look-ahead or B-frames, so x264 holds no frames back that a crash would lose.
+        video.options = {"crf": str(self.crf), "preset": self.preset, "tune": "animation,zerolatency"}
         audio = self._container.add_stream("aac", rate=sample_rate)
         audio.layout = "mono"
         audio.bit_rate = self.audio_bitrate
