@@ -5,9 +5,10 @@ Usage: python main.py bench attention [--device cuda|cpu] [--shapes 4096x4096,..
 CUDA (default when onnxruntime has the CUDA EP): float16, batch 1, 16 heads, head dim 64, the shapes
 4096x4096, 4096x12288, 16384x16384 (queries x keys), 128x128 blocks with 100, 50, 25 and 10 % kept.
 Each query block keeps exactly round(f * kv_blocks) random key blocks (f is exact, rows are
-balanced). Each graph holds R independent attention nodes on the same inputs (R sized so that a
-dense run takes about 8 ms) and runs as a CUDA graph with IO binding on device buffers, so ONNX
-Runtime's per-run overhead stays out; time per node = median over runs / R.
+balanced). Each graph holds R independent attention nodes on the same inputs and runs as a CUDA
+graph with IO binding on device buffers; R is sized so that one run takes about 8 ms (R for the
+dense graph, about R / f for the op at kept fraction f, at most 256), so ONNX Runtime's per-run
+overhead (graph launch, synchronisation) stays out of the time per node = median over runs / R.
 CPU: float32, 8 heads, head dim 64, 1024x1024 and 2048x2048, plain runs, median of 9.
 
 The table shows op time / (f x dense time) against the targets of docs/ops.md, and the relative
@@ -35,7 +36,8 @@ BLOCK = 128
 FRACTIONS = (1.0, 0.5, 0.25, 0.1)
 CUDA_SHAPES = ((4096, 4096), (4096, 12288), (16384, 16384))
 CPU_SHAPES = ((1024, 1024), (2048, 2048))
-DENSE_RUN_SECONDS = 8e-3  # R is chosen so that one run of the dense graph takes about this long
+RUN_SECONDS = 8e-3  # R is chosen so that one run of a graph takes about this long
+MAX_NODES = 256  # R at most (each node has its own output buffer)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def measure(setup: Setup, shapes: tuple[tuple[int, int], ...], seed: int) -> lis
     rows: list[dict] = []
     for q_len, kv_len in shapes:
         flops = 4.0 * heads * q_len * kv_len * dim
-        repeats = 1 if setup.device == "cpu" else max(4, min(64, round(DENSE_RUN_SECONDS / (flops / 450e12))))
+        repeats = 1 if setup.device == "cpu" else max(4, min(64, round(RUN_SECONDS / (flops / 450e12))))
         q = rng.standard_normal((1, heads, q_len, dim)).astype(dtype)
         k = rng.standard_normal((1, heads, kv_len, dim)).astype(dtype)
         v = rng.standard_normal((1, heads, kv_len, dim)).astype(dtype)
@@ -129,15 +131,17 @@ def measure(setup: Setup, shapes: tuple[tuple[int, int], ...], seed: int) -> lis
         dense_s, dense_out = runner.time_per_node(dense_sess, {"q": q_bsh, "k": k, "v": v}, q_bsh.shape, repeats)
         del dense_sess
         dense_out = dense_out.reshape(1, q_len, heads, dim).transpose(0, 2, 1, 3).astype(np.float64)
-        op_sess = runner.session(graphs.block_sparse_attention_model(dtype, BLOCK, repeats=repeats))
         q_blocks, kv_blocks = csr.num_blocks(q_len, BLOCK), csr.num_blocks(kv_len, BLOCK)
         for fraction in FRACTIONS:
             mask = balanced_mask(rng, q_blocks, kv_blocks, fraction)
             row_ptr, col_idx = csr.block_mask_to_csr(mask)
             kept = float(mask.mean())
+            op_repeats = repeats if setup.device == "cpu" else max(repeats, min(MAX_NODES, round(repeats / kept)))
+            op_sess = runner.session(graphs.block_sparse_attention_model(dtype, BLOCK, repeats=op_repeats))
             op_s, op_out = runner.time_per_node(op_sess, {"q": q, "k": k, "v": v, "row_ptr": row_ptr,
-                                                          "col_idx": col_idx}, q.shape, repeats)
-            row = {"q_len": q_len, "kv_len": kv_len, "kept": kept, "nodes_per_run": repeats,
+                                                          "col_idx": col_idx}, q.shape, op_repeats)
+            del op_sess
+            row = {"q_len": q_len, "kv_len": kv_len, "kept": kept, "nodes_per_run": op_repeats,
                    "dense_ms": dense_s * 1e3, "op_ms": op_s * 1e3,
                    "op_tflops": flops * kept / op_s / 1e12, "dense_tflops": flops / dense_s / 1e12,
                    "ratio": op_s / (kept * dense_s)}
@@ -145,7 +149,6 @@ def measure(setup: Setup, shapes: tuple[tuple[int, int], ...], seed: int) -> lis
                 diff = op_out.astype(np.float64) - dense_out
                 row["diff_vs_dense"] = float(np.linalg.norm(diff) / np.linalg.norm(dense_out))
             rows.append(row)
-        del op_sess
     return rows
 
 
@@ -194,7 +197,7 @@ def main(argv: list[str]) -> int:
     table = format_table(headers, table_rows)
     note = (f"{setup.dtype}, {setup.heads} heads, head dim {setup.head_dim}, {BLOCK}x{BLOCK} blocks, "
             f"median of {setup.runs} runs; onnxruntime {ort.__version__}"
-            + (f"; op kernel: {kernel}; R nodes per CUDA-graph run" if cuda else ""))
+            + (f"; op kernel: {kernel}; R nodes per CUDA-graph run, R sized for about 8 ms per run" if cuda else ""))
     print(table)
     print(note)
     figures = {"setup": setup.__dict__, "kernel": kernel, "rows": rows,

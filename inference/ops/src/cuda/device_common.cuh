@@ -256,7 +256,8 @@ __device__ inline MaskRow ReadMaskRow(const Params& p, int batch, int head, int 
 }
 
 // Walks the key tiles (of kTileN keys) of the kept blocks of one checked mask row, in order. A
-// block of 128 keys is two tiles of 64; tiles that start at or past kv_len are skipped.
+// block of 128 keys is two tiles of 64; tiles that start at or past kv_len are skipped. The index
+// of the next kept block is read one block ahead, so that moving to it never waits for memory.
 template <int kTileN>
 struct KeyTiles {
   const int32_t* col_idx;
@@ -266,11 +267,13 @@ struct KeyTiles {
   int kv_len;
   int start;   // first key of the current tile
   int block_start;
+  int next_block_start;  // first key of the block at j + 1 (when j + 1 < end)
 
   __device__ KeyTiles(const MaskRow& row, int block_size_, int kv_len_)
       : col_idx(row.col_idx), j(row.begin), end(row.end), block_size(block_size_), kv_len(kv_len_) {
     block_start = __ldg(col_idx + j) * block_size;
     start = block_start;
+    next_block_start = j + 1 < end ? __ldg(col_idx + j + 1) * block_size : 0;
   }
 
   // Keys of the current tile that exist (the last tile of the sequence may be partial).
@@ -284,8 +287,9 @@ struct KeyTiles {
       return true;
     }
     if (++j >= end) return false;
-    block_start = __ldg(col_idx + j) * block_size;
+    block_start = next_block_start;
     start = block_start;
+    if (j + 1 < end) next_block_start = __ldg(col_idx + j + 1) * block_size;
     return true;
   }
 };

@@ -1,12 +1,20 @@
 // The Hopper kernel (sm_90a): the same flash-attention forward as mma_kernel.cu, with warpgroup
-// MMA (wgmma) instead of mma.sync.
+// MMA (wgmma) and the tensor memory accelerator (TMA) instead of mma.sync and cp.async.
 //
 // One CTA is one warpgroup (128 threads) and computes 64 query rows of one (batch, head).
-// S = Q K^T reads Q and K straight from 128-byte-swizzled shared memory through wgmma descriptors;
-// O += P V takes P from registers (the accumulator layout of S is the register-A layout) and V from
-// shared memory, transposed by the descriptor. Key/value tiles are double-buffered with cp.async.
-// With 64-dim heads and 128-key tiles a CTA needs 73 KB of shared memory and at most 168 registers,
-// so three CTAs share a multiprocessor and overlap each other's softmax, MMAs and loads.
+// Q and the key/value tiles arrive by TMA (cp.async.bulk.tensor): one thread issues one copy per
+// 64-column panel into 128-byte-swizzled shared memory, and the copies complete on an mbarrier;
+// tiles past the end of the sequence are zero-filled by the copy engine. The host encodes the
+// three tensor maps from the shapes and pointers on every launch (no device access, no sync).
+// S = Q K^T reads Q and K straight from shared memory through wgmma descriptors; O += P V takes P
+// from registers (the accumulator layout of S is the register-A layout) and V from shared memory,
+// transposed by the descriptor. Key/value tiles are double-buffered: the copy of tile j + 2 is
+// issued as soon as every warp is done with tile j, and O += P V of tile j runs while the next
+// tile's S = Q K^T is issued. With 64-dim heads and 128-key tiles a CTA needs 73 KB of shared
+// memory, so three CTAs share a multiprocessor and overlap each other's softmax, MMAs and loads.
+#include <cuda.h>  // CUtensorMap and its enums only: the encoder comes from cudaGetDriverEntryPointByVersion
+#include <cudaTypedefs.h>
+
 #include "device_common.cuh"
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -91,42 +99,112 @@ __device__ __forceinline__ void PinRegisters(float (&d)[kN]) {
   for (int i = 0; i < kN; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// Makes this thread's generic-proxy writes to shared memory (cp.async) visible to wgmma.
-__device__ __forceinline__ void FenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Keeps the P fragments alive (unmoved, unreused) until the MMA that reads them has finished.
+template <int kN>
+__device__ __forceinline__ void PinRegisters(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(a[i][j])::"memory");
+  }
+}
 
 __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// A shared-memory matrix descriptor for the 128-byte swizzle; offsets in bytes.
+// A shared-memory matrix descriptor for the 128-byte swizzle; offsets in bytes. The start address
+// sits in the low 14 bits (in 16-byte units), so a descriptor plus (offset >> 4) addresses
+// `offset` bytes further on.
 __device__ __forceinline__ uint64_t Descriptor(uint32_t address, uint32_t leading_offset, uint32_t stride_offset) {
   return static_cast<uint64_t>((address & 0x3FFFF) >> 4) | (static_cast<uint64_t>(leading_offset >> 4) << 16) |
          (static_cast<uint64_t>(stride_offset >> 4) << 32) | (1ull << 62);
 }
 
 // Starts S = Q K^T (64 x kTileN) as one wgmma group: four K-steps of 16 per 64-column panel.
+// q and k are the descriptors of the tiles' first byte (K-major, leading 16, stride 1024).
 template <typename T, int kDim, int kTileN>
-__device__ __forceinline__ void IssueScores(float (&s)[kTileN / 2], uint32_t q_address, uint32_t k_address) {
+__device__ __forceinline__ void IssueScores(float (&s)[kTileN / 2], uint64_t q, uint64_t k) {
   WgmmaFence();
 #pragma unroll
   for (int kk = 0; kk < kDim / 16; ++kk) {
-    const uint64_t a = Descriptor(q_address + (kk / 4) * (kTileM * 128) + (kk % 4) * 32, 16, 1024);
-    const uint64_t b = Descriptor(k_address + (kk / 4) * (kTileN * 128) + (kk % 4) * 32, 16, 1024);
+    const uint64_t a = q + (((kk / 4) * (kTileM * 128) + (kk % 4) * 32) >> 4);
+    const uint64_t b = k + (((kk / 4) * (kTileN * 128) + (kk % 4) * 32) >> 4);
     WgmmaSS<T, kTileN>(s, a, b, kk > 0);
   }
   WgmmaCommit();
 }
 
 // Starts O += P V as one wgmma group, one K-step per 16 keys; V is read MN-major (transposed).
+// v is the descriptor of the tile's first byte (leading kTileN * 128, stride 1024).
 template <typename T, int kDim, int kTileN>
-__device__ __forceinline__ void IssueValues(float (&o)[kDim / 2], const uint32_t (&p)[kTileN / 16][4],
-                                            uint32_t v_address) {
+__device__ __forceinline__ void IssueValues(float (&o)[kDim / 2], const uint32_t (&p)[kTileN / 16][4], uint64_t v) {
   WgmmaFence();
 #pragma unroll
-  for (int kk = 0; kk < kTileN / 16; ++kk) {
-    WgmmaRS<T, kDim>(o, p[kk], Descriptor(v_address + kk * 16 * 128, kTileN * 128, 1024));
-  }
+  for (int kk = 0; kk < kTileN / 16; ++kk) WgmmaRS<T, kDim>(o, p[kk], v + ((kk * 16 * 128) >> 4));
   WgmmaCommit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tensor memory accelerator and its barriers
+// ---------------------------------------------------------------------------------------------
+
+// The tensor maps of q, k and v, viewed as [batch, heads, len, head_dim] tensors of 16-bit
+// elements (dimension 0 = head_dim); a copy moves one box of 64 columns (128 bytes) by `rows`,
+// 128-byte swizzled, and zero-fills rows past len.
+struct TensorMaps {
+  CUtensorMap q;  // boxes of kTileM rows
+  CUtensorMap k;  // boxes of kTileN rows
+  CUtensorMap v;
+};
+
+__device__ __forceinline__ void InitBarrier(uint64_t* barrier) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(SharedAddress(barrier)) : "memory");
+}
+
+// Makes the barrier initialisation visible to the copy engine.
+__device__ __forceinline__ void FenceBarrierInit() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// The one arrival of this phase, announcing `bytes` to come from copies.
+__device__ __forceinline__ void ArriveExpectBytes(uint64_t* barrier, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(SharedAddress(barrier)), "r"(bytes)
+               : "memory");
+}
+
+// Waits until the phase with this parity has completed (all announced bytes have landed).
+__device__ __forceinline__ void WaitBarrier(uint64_t* barrier, uint32_t parity) {
+  const uint32_t address = SharedAddress(barrier);
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(address), "r"(parity)
+        : "memory");
+  } while (done == 0);
+}
+
+// Copies the box at (column, row, head, batch) of `map` into shared memory at `destination`,
+// completing on `barrier`.
+__device__ __forceinline__ void CopyBox(void* destination, const CUtensorMap* map, uint64_t* barrier, int column,
+                                        int row, int head, int batch) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes "
+      "[%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(SharedAddress(destination)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(column), "r"(row), "r"(head), "r"(batch), "r"(SharedAddress(barrier))
+      : "memory");
+}
+
+// Copies rows [row, row + kRows) x all kDim columns: one box per 64-column panel.
+template <int kRows, int kDim>
+__device__ __forceinline__ void CopyTile(uint8_t* destination, const CUtensorMap* map, uint64_t* barrier, int row,
+                                         int head, int batch) {
+#pragma unroll
+  for (int panel = 0; panel < kDim / 64; ++panel) {
+    CopyBox(destination + panel * (kRows * 128), map, barrier, panel * 64, row, head, batch);
+  }
 }
 
 // The online-softmax step on one score tile: P = 2^(s * scale_log2 - row max), written as the
@@ -177,14 +255,17 @@ struct WgmmaShape {
 
 template <typename T, int kDim, int kTileN>
 __global__ void __launch_bounds__(kThreads, (WgmmaShape<kDim, kTileN>::kMinBlocksPerSm))
-    WgmmaAttentionKernel(const Params p) {
+    WgmmaAttentionKernel(const Params p, const __grid_constant__ TensorMaps maps) {
   using Shape = WgmmaShape<kDim, kTileN>;
   extern __shared__ uint8_t smem_raw[];
   __shared__ int first_bad_column;
+  __shared__ uint64_t barriers[3];  // Q; key/value buffers 0 and 1
   uint8_t* const smem = smem_raw + ((1024 - (SharedAddress(smem_raw) & 1023)) & 1023);  // swizzle atoms: 1 KB
   uint8_t* const q_tile = smem;
   uint8_t* const k_tiles = smem + Shape::kQBytes;  // buffer b at + b * kKvBytes (b = 0, 1)
   uint8_t* const v_tiles = smem + Shape::kQBytes + 2 * Shape::kKvBytes;
+  uint64_t* const q_full = barriers;
+  uint64_t* const kv_full = barriers + 1;
 
   const int q0 = blockIdx.x * kTileM;
   const int head = blockIdx.y;
@@ -192,66 +273,99 @@ __global__ void __launch_bounds__(kThreads, (WgmmaShape<kDim, kTileN>::kMinBlock
   const int64_t bh = static_cast<int64_t>(batch) * p.heads + head;
   const int rows = min(kTileM, p.q_len - q0);
   uint16_t* const out = static_cast<uint16_t*>(p.out) + (bh * p.q_len + q0) * kDim;
+  const bool leader = threadIdx.x == 0;  // issues the copies
+
+  if (leader) {  // Q does not depend on the mask: start it before the mask is checked
+    InitBarrier(q_full);
+    InitBarrier(kv_full);
+    InitBarrier(kv_full + 1);
+    FenceBarrierInit();
+    ArriveExpectBytes(q_full, Shape::kQBytes);
+    CopyTile<kTileM, kDim>(q_tile, &maps.q, q_full, q0, head, batch);
+  }
+  __syncthreads();  // the barriers are initialised before anyone waits on them
 
   const MaskRow mask_row = ReadMaskRow(p, batch, head, q0 / p.block_size, &first_bad_column);
-  if (mask_row.malformed) {
-    FillRows<kDim>(out, rows, Element<T>::kNanBits);
-    return;
-  }
-  if (mask_row.begin == mask_row.end) {  // no kept key block: zeros, by contract
-    FillRows<kDim>(out, rows, 0);
+  if (mask_row.malformed || mask_row.begin == mask_row.end) {
+    WaitBarrier(q_full, 0);  // the Q copy lands before this CTA's shared memory is given to another
+    // A malformed row gives NaN; a row without kept key blocks gives zeros, by contract.
+    FillRows<kDim>(out, rows, mask_row.malformed ? Element<T>::kNanBits : 0);
     return;
   }
 
-  const uint16_t* const q = static_cast<const uint16_t*>(p.q) + (bh * p.q_len + q0) * kDim;
-  const uint16_t* const k = static_cast<const uint16_t*>(p.k) + bh * p.kv_len * kDim;
-  const uint16_t* const v = static_cast<const uint16_t*>(p.v) + bh * p.kv_len * kDim;
-  auto load_tile = [&](uint8_t* tiles, const uint16_t* source, const KeyTiles<kTileN>& tile, int buffer) {
-    LoadTile<kTileN, kDim>(tiles + buffer * Shape::kKvBytes, source + static_cast<int64_t>(tile.start) * kDim,
-                           tile.ValidKeys());
+  auto copy_tile = [&](const KeyTiles<kTileN>& tile, int buffer) {  // by the leader
+    uint64_t* const barrier = kv_full + buffer;
+    ArriveExpectBytes(barrier, 2 * Shape::kKvBytes);
+    CopyTile<kTileN, kDim>(k_tiles + buffer * Shape::kKvBytes, &maps.k, barrier, tile.start, head, batch);
+    CopyTile<kTileN, kDim>(v_tiles + buffer * Shape::kKvBytes, &maps.v, barrier, tile.start, head, batch);
   };
-  KeyTiles<kTileN> tiles(mask_row, p.block_size, p.kv_len);
-  LoadTile<kTileM, kDim>(q_tile, q, rows);
-  load_tile(k_tiles, k, tiles, 0);
-  load_tile(v_tiles, v, tiles, 0);
-  CommitCopies();
+  // `ahead` is the newest tile whose copy was issued: tile j + 1 while tile j is computed.
+  KeyTiles<kTileN> ahead(mask_row, p.block_size, p.kv_len);
+  int valid_keys = ahead.ValidKeys();  // of tile j
+  if (leader) copy_tile(ahead, 0);
+  bool has_next = ahead.Next();
+  int next_valid_keys = ahead.ValidKeys();  // of tile j + 1, when has_next
+  if (leader && has_next) copy_tile(ahead, 1);
 
-  const uint32_t q_address = SharedAddress(q_tile);
+  constexpr uint32_t kBufferStep = Shape::kKvBytes >> 4;  // from buffer 0 to 1, in descriptor units
+  const uint64_t q_desc = Descriptor(SharedAddress(q_tile), 16, 1024);
+  const uint64_t k_desc = Descriptor(SharedAddress(k_tiles), 16, 1024);
+  const uint64_t v_desc = Descriptor(SharedAddress(v_tiles), kTileN * 128, 1024);
+  uint32_t parities = 0;  // bit b: the parity of the next phase of kv_full[b]
+  auto wait_tile = [&](int buffer) {
+    WaitBarrier(kv_full + buffer, (parities >> buffer) & 1);
+    parities ^= 1u << buffer;
+  };
+  // After tile j: moves `ahead` to tile j + 2 and, once every warp is done with buffer `buffer`,
+  // copies that tile into it; shifts the per-tile state by one.
+  auto advance = [&](int buffer) {
+    const bool has_after = ahead.Next();
+    if (has_after) {
+      __syncthreads();
+      if (leader) copy_tile(ahead, buffer);
+    }
+    valid_keys = next_valid_keys;
+    next_valid_keys = ahead.ValidKeys();
+    has_next = has_after;
+  };
+
   float o[kDim / 2] = {};
-  float s[kTileN / 2];
+  float s[kTileN / 2] = {};
   uint32_t p_frag[kTileN / 16][4];
   float row_max[2] = {-INFINITY, -INFINITY};  // rows (threadIdx.x / 32) * 16 + lane/4 (+ 8), log2 domain
   float row_sum[2] = {0.f, 0.f};               // this thread's partial sums
   int buffer = 0;
+  // Per tile: S of tile j is ready; softmax; O += P V of tile j is issued together with S of tile
+  // j + 1, so the tensor cores run both back to back while the warps wait for them once.
+  WaitBarrier(q_full, 0);
+  wait_tile(0);
+  IssueScores<T, kDim, kTileN>(s, q_desc, k_desc);
+  WgmmaWait<0>();
+  PinRegisters(s);
   for (;;) {
-    const int valid_keys = tiles.ValidKeys();
-    const bool has_next = tiles.Next();
-    if (has_next) {
-      load_tile(k_tiles, k, tiles, buffer ^ 1);
-      load_tile(v_tiles, v, tiles, buffer ^ 1);
-    }
-    CommitCopies();
-    WaitCopies<1>();  // this tile has landed; the next one is on its way
-    FenceProxyAsync();
-    __syncthreads();
-
-    IssueScores<T, kDim, kTileN>(s, q_address, SharedAddress(k_tiles + buffer * Shape::kKvBytes));
-    WgmmaWait<0>();
-    PinRegisters(s);
     float alpha[2];
     Softmax<T, kTileN>(s, valid_keys, p.scale_log2, row_max, row_sum, alpha, p_frag);
 #pragma unroll
     for (int i = 0; i < kDim / 2; ++i) o[i] *= alpha[(i / 2) % 2];
     PinRegisters(o);
-    IssueValues<T, kDim, kTileN>(o, p_frag, SharedAddress(v_tiles + buffer * Shape::kKvBytes));
+    IssueValues<T, kDim, kTileN>(o, p_frag, v_desc + buffer * kBufferStep);
+    if (!has_next) break;
+    wait_tile(buffer ^ 1);
+    IssueScores<T, kDim, kTileN>(s, q_desc, k_desc + (buffer ^ 1) * kBufferStep);
+    // Both groups at once: waiting for O += P V alone (wait_group 1) makes ptxas serialise every
+    // wgmma of the kernel (warning C7514).
     WgmmaWait<0>();
     PinRegisters(o);
-    __syncthreads();  // the warpgroup is done with this buffer before it is refilled
-    if (!has_next) break;
+    PinRegisters(p_frag);
+    PinRegisters(s);
+    advance(buffer);
     buffer ^= 1;
   }
+  WgmmaWait<0>();
+  PinRegisters(o);
 
   // Normalise, stage the 64 x kDim tile in shared memory (Q is no longer needed), store 16-byte chunks.
+  __syncthreads();  // every warp's MMAs have finished reading Q
   const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -267,15 +381,57 @@ __global__ void __launch_bounds__(kThreads, (WgmmaShape<kDim, kTileN>::kMinBlock
   StoreTile<kTileM, kDim>(out, q_tile, rows);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Host side
+// ---------------------------------------------------------------------------------------------
+
+// cuTensorMapEncodeTiled from the driver the runtime found (no link to libcuda); null if absent.
+PFN_cuTensorMapEncodeTiled_v12000 TensorMapEncoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encoder = [] {
+    void* function = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    const cudaError_t error =
+        cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &function, 12000, cudaEnableDefault, &found);
+    return error == cudaSuccess && found == cudaDriverEntryPointSuccess
+               ? reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function)
+               : nullptr;
+  }();
+  return encoder;
+}
+
+// The map of one [batch, heads, len, head_dim] tensor (len >= 1), boxes of 64 columns x box_rows.
+cudaError_t EncodeTensorMap(CUtensorMap* map, const void* data, const Params& p, int64_t len, int box_rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = TensorMapEncoder();
+  if (encode == nullptr) return cudaErrorSymbolNotFound;
+  const cuuint64_t row_bytes = static_cast<cuuint64_t>(p.head_dim) * 2;
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(p.head_dim), static_cast<cuuint64_t>(len),
+                              static_cast<cuuint64_t>(p.heads), static_cast<cuuint64_t>(p.batch)};
+  const cuuint64_t strides[3] = {row_bytes, row_bytes * len, row_bytes * len * p.heads};  // bytes, dims 1..3
+  const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  const CUresult result = encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, const_cast<void*>(data), dims, strides, box,
+                                 element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return result == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
+}
+
 template <typename T, int kDim, int kTileN>
 cudaError_t Launch(const Params& p, cudaStream_t stream) {
   using Shape = WgmmaShape<kDim, kTileN>;
+  TensorMaps maps;
+  // With kv_len 0 every mask row is empty or malformed and no key tile is ever copied; q stands in
+  // for k and v so that the maps stay valid.
+  const bool has_keys = p.kv_len > 0;
+  const int64_t key_len = has_keys ? p.kv_len : p.q_len;
+  cudaError_t error = EncodeTensorMap(&maps.q, p.q, p, p.q_len, kTileM);
+  if (error == cudaSuccess) error = EncodeTensorMap(&maps.k, has_keys ? p.k : p.q, p, key_len, kTileN);
+  if (error == cudaSuccess) error = EncodeTensorMap(&maps.v, has_keys ? p.v : p.q, p, key_len, kTileN);
+  if (error != cudaSuccess) return error;
   auto* kernel = &WgmmaAttentionKernel<T, kDim, kTileN>;
-  const cudaError_t error =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::kSmemBytes);
+  error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Shape::kSmemBytes);
   if (error != cudaSuccess) return error;
   const dim3 grid((p.q_len + kTileM - 1) / kTileM, p.heads, p.batch);
-  kernel<<<grid, kThreads, Shape::kSmemBytes, stream>>>(p);
+  kernel<<<grid, kThreads, Shape::kSmemBytes, stream>>>(p, maps);
   return cudaGetLastError();
 }
 
