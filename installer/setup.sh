@@ -104,4 +104,9 @@ fi
 # CPU kernel always; CUDA kernels too when nvcc is found (it falls back to CPU-only by itself).
 installer/build_ops.sh
 
+# --- 5. measurement models (dev) ---------------------------------------------------------------
+if [ "$dev" = 1 ]; then
+  installer/fetch_face_landmarker.sh || say "FaceLandmarker model not fetched; bench photo_rig falls back to the face mesh"
+fi
+
 say "ready. Start Podium with: .venv/bin/python main.py   (tests: .venv/bin/python -m pytest)"

@@ -32,11 +32,14 @@ class RendererSpec:
 
 
 RENDERERS: dict[str, RendererSpec] = {
+    "student": RendererSpec("student", "inference.render.student", "IASA student (ONNX Runtime, CUDA + custom op)"),
+    "photo-rig": RendererSpec("photo-rig", "inference.render.photo_rig",
+                              "any real portrait, animated on the CPU (mediapipe fit + mesh warp)"),
     "pose-map": RendererSpec("pose-map", "inference.render.pose_map", "DWPose-style pose map (debug view)"),
 }
 
 #: Order in which ``auto`` tries renderers.
-PREFERENCE: tuple[str, ...] = ("pose-map",)
+PREFERENCE: tuple[str, ...] = ("student", "photo-rig", "pose-map")
 
 
 def _module(spec: RendererSpec):  # noqa: ANN202
