@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference.motion import phonemes
 from inference.motion.visemes import phone_openness
 from inference.paths import demo_audio
 from inference.sources.audio_file import AudioFileSource
@@ -69,30 +70,14 @@ def demo_clips() -> list[Clip]:
 def align_phones(samples: np.ndarray, text: str, offset: float = 0.0) -> list[Phone]:
     """Force-align ``text`` to ``samples`` (float32 16 kHz mono): phones with times in seconds (+ ``offset``).
 
-    Raises:
-        RuntimeError: the aligner could not align the text to the audio.
-    """
-    from pocketsphinx import Decoder
+    The motion stage's own aligner (:func:`inference.motion.phonemes.align_phones`, the one offline renders
+    use with a transcript), with its 10 ms hops turned into seconds.
 
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    decoder = Decoder(samprate=ALIGN_RATE, bestpath=False, loglevel="FATAL")
-    decoder.set_align_text(text)
-    for _ in range(2):  # first pass aligns words, the second (after set_alignment) phones within them
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        if _ == 0:
-            decoder.set_alignment()
-    alignment = decoder.get_alignment()
-    if alignment is None:
-        raise RuntimeError(f"pocketsphinx could not align {text!r}")
-    frame = 0.01  # pocketsphinx frames are 10 ms
-    phones = []
-    for word in alignment:
-        for p in word:
-            name = "SIL" if p.name.startswith(("SIL", "+")) else p.name
-            phones.append(Phone(name, offset + p.start * frame, offset + (p.start + p.duration) * frame))
-    return phones
+    Raises:
+        ValueError: the aligner could not align the text to the audio.
+    """
+    hop = 0.01  # pocketsphinx frames are 10 ms
+    return [Phone(s.label, offset + s.start * hop, offset + s.end * hop) for s in phonemes.align_phones(samples, text)]
 
 
 def align_demo() -> list[Phone]:
