@@ -6,10 +6,13 @@ One GPU::
         --out runs/ae --minutes 5
 
 Several GPUs: the same command under ``torchrun --nproc-per-node N``. ``--resume runs/ae/autoencoder.pt``
-continues a run (model, optimiser, step and elapsed time). The run writes into ``--out``:
-``autoencoder.pt`` (weights, optimiser, latent scale: for ``--resume``), ``autoencoder_weights.pt`` (bf16 weights
-and latent scale only, ~8 MB at the bundled size: what export and packs need), ``metrics.json`` (config, loss curve, held-out
-PSNR/SSIM/region errors, decoder time), and ``samples.png`` (held-out frames: truth, reconstruction, error×4).
+continues a run (model, optimiser, step and elapsed time); ``--resume runs/ae/autoencoder_weights`` continues
+from the weights alone (a fresh optimiser: what a new GPU machine has after the weights came back). The run
+writes into ``--out``: ``autoencoder.pt`` (weights, optimiser, latent scale: for ``--resume``),
+``autoencoder_weights.p1of1.ckpt`` (bf16 weights and latent scale only, ~8 MB at the bundled size, one part of
+:mod:`training.checkpoints`; load it with :func:`training.models.autoencoder.load_autoencoder`), ``metrics.json``
+(config, loss curve, held-out PSNR/SSIM/region errors, decoder time), and ``samples.png`` (held-out frames:
+truth, reconstruction, error×4).
 
 Loss: L1 + 0.2·(1 − SSIM), with the mouth and both hands weighted ``--region-weight`` times more, so the
 parts viewers watch are reconstructed first.
@@ -29,11 +32,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from training.checkpoints import bf16_state_dict, load_checkpoint, save_checkpoint
 from training.data.clips import ClipConfig, ClipSampler
 from training.data.motion_bank import MotionBank
 from training.data.torch_dataset import SyntheticClipDataset
 from training.metrics import psnr, region_mae, ssim
-from training.models.autoencoder import Autoencoder, rgb_from_uint8, rgb_to_uint8
+from training.models.autoencoder import Autoencoder, autoencoder_meta, rgb_from_uint8, rgb_to_uint8
 from training.models.config import PRESETS
 from training.synthetic.regions import REGION_BITS
 
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--region-weight", type=float, default=4.0)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    parser.add_argument("--resume", type=Path, help="checkpoint to continue from")
+    parser.add_argument("--resume", type=Path, help="checkpoint to continue from: autoencoder.pt (everything) or "
+                        "the autoencoder_weights checkpoint (weights only)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -166,11 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     model = Autoencoder(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step, elapsed_before, history = 0, 0.0, []
-    if args.resume:
+    if args.resume and args.resume.suffix == ".pt":
         state = torch.load(args.resume, map_location=device)
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed_before, history = state["step"], state["elapsed"], state.get("history", [])
+    elif args.resume:  # weights only (training.checkpoints parts): optimiser, warm-up and schedule start afresh
+        weights = load_checkpoint(args.resume)
+        model.load_state_dict({k: v.float() for k, v in weights.state["model"].items()})
     reconstruct = Reconstruct(model)
     trained = (torch.nn.parallel.DistributedDataParallel(reconstruct, device_ids=[device.index]) if distributed
                else reconstruct)
@@ -223,10 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         model.latent_scale.fill_(1.0 / max(metrics["latent_std"], 1e-6))
         timing = decoder_time_ms(model, size, device)
         args.out.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+        weights = bf16_state_dict(model)
         torch.save({"preset": args.preset, "model": weights, "optimizer": optimizer.state_dict(), "step": step,
                     "elapsed": elapsed_before + train_seconds, "history": history}, args.out / "autoencoder.pt")
-        torch.save({"preset": args.preset, "model": weights, "step": step}, args.out / "autoencoder_weights.pt")
+        save_checkpoint(args.out, "autoencoder_weights", {"model": weights},
+                        meta=autoencoder_meta(config, preset=args.preset, step=step, heldout=metrics))
         report = {"preset": args.preset, "size": size, "steps": step, "train_seconds": elapsed_before + train_seconds,
                   "frames_seen": frames_seen, "gpus": world,
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

@@ -6,8 +6,10 @@
 * :class:`DenseAttention`: plain attention to the first ``key_length`` keys (the rest are empty cache
   positions). Exports to ``com.microsoft::MultiHeadAttention`` with a 1-D key-length mask, which
   keeps ONNX Runtime on its fused flash kernel.
+* :class:`FullAttention`: every query to every key, torch's fused kernel with no mask (the teacher's
+  bidirectional clips in training; never exported).
 
-Both take q, k, v as ``[1, H, L, Dh]`` and return ``[1, H, Lq, Dh]``.
+All take q, k, v as ``[B, H, L, Dh]`` and return ``[B, H, Lq, Dh]`` (B = 1 in the student's graphs).
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ class DenseAttention:
         packed = q.transpose(1, 2).reshape(batch, length, heads * head_dim)
         out = torch.ops.podium_student.dense_attention(packed, k, v, key_length, heads)
         return out.reshape(batch, length, heads, head_dim).transpose(1, 2)
+
+
+@dataclass(frozen=True)
+class FullAttention:
+    """Every query attends to every key: :func:`torch.nn.functional.scaled_dot_product_attention` without a
+    mask, so a GPU runs its flash kernel forwards and backwards (the custom op of :class:`DenseAttention`
+    carries a mask and recomputes in its backward)."""
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v)
 
 
 @torch.library.custom_op("podium_student::dense_attention", mutates_args=())

@@ -8,10 +8,16 @@ upsampling plus a convolution up. Frames are RGB in ``[-1, 1]``; latents are sca
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
+from training.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from training.models.config import StudentConfig
+
+#: ``meta["kind"]`` of autoencoder weight checkpoints (written by :mod:`training.train_autoencoder`).
+CHECKPOINT_KIND = "autoencoder"
 
 
 class ResidualBlock(nn.Module):
@@ -73,6 +79,28 @@ class Autoencoder(nn.Module):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Scaled latent → RGB in about ``[-1, 1]``."""
         return self.decoder(latent / self.latent_scale)
+
+
+def autoencoder_meta(config: StudentConfig, **facts: object) -> dict[str, object]:
+    """The manifest facts of an autoencoder weight checkpoint: its kind, configuration and ``facts``."""
+    return {"kind": CHECKPOINT_KIND, "config": config.to_dict(), **facts}
+
+
+def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> tuple[Autoencoder, Checkpoint]:
+    """Autoencoder weights (``autoencoder_weights.pKofN.ckpt``, see :mod:`training.checkpoints`) → a float32
+    model in eval mode on ``device``, with its checkpoint (``sha256`` identifies the latent space).
+
+    Raises:
+        CheckpointError: missing or damaged parts, or the checkpoint holds something else.
+    """
+    checkpoint = load_checkpoint(path)
+    if checkpoint.meta.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(checkpoint.files[0], f"holds {checkpoint.meta.get('kind') or 'unknown'} weights, not an "
+                              "autoencoder", "Give the autoencoder_weights checkpoint that training.train_autoencoder "
+                              "wrote")
+    model = Autoencoder(StudentConfig.from_dict(checkpoint.meta["config"]))
+    model.load_state_dict({k: v.float() for k, v in checkpoint.state["model"].items()})
+    return model.to(device).eval(), checkpoint
 
 
 def rgb_from_uint8(image: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from inference.packs import AUTOENCODER_FACTOR, StudentModel
 from inference.render.student.masks import TokenGrid
@@ -81,14 +82,35 @@ class StudentConfig:
     def with_(self, **changes: object) -> StudentConfig:
         return replace(self, **changes)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-able values (tuples become lists), for checkpoint manifests."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StudentConfig:
+        """The configuration :meth:`to_dict` wrote (unknown keys are an error: a newer checkpoint format).
+
+        Raises:
+            ValueError: unknown or invalid fields.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration fields {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
 
 #: Named configurations. ``tiny`` runs on a CPU in tests; ``bundled`` is the 256×256 pack's size;
-#: ``paper`` is the 512×512, SVD-class backbone of the benchmark (see bench/student.py for its FLOPs).
+#: ``paper`` is the 512×512, SVD-class backbone of the benchmark (see bench/student.py for its FLOPs);
+#: ``teacher`` is the many-step teacher at 256×256 over 16-frame clips (the bundled autoencoder; 16.4 M
+#: parameters, 31 MiB in bf16: three parts that come back from the GPU machine, and that fit, with the
+#: autoencoder, the motion banks and the source tree, in the 64 MiB carried into the next call).
 PRESETS: dict[str, StudentConfig] = {
     "tiny": StudentConfig(size=256, autoencoder_channels=(8, 8, 16, 16), pose_channels=(8, 8, 16), width=128, depth=2,
                           heads=2, cache_frames=4, top_k=2, chunk_frames=2),
     "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4),
     "paper": StudentConfig(size=512, width=1024, depth=16, heads=16, cache_frames=16, top_k=4),
+    "teacher": StudentConfig(size=256, width=448, depth=6, heads=7, chunk_frames=16, cache_frames=16, top_k=4),
 }
 
 

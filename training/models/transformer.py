@@ -1,5 +1,5 @@
-"""The latent video transformer of the student (causal, chunked, with a key/value cache) and of the
-teacher (the same network over a whole clip, bidirectionally).
+"""The latent video transformer of the student (causal, chunked, with a key/value cache, :meth:`forward`)
+and of the teacher (the same network over whole clips, bidirectionally, :meth:`denoise_clips`).
 
 Tokens: each frame's latent in 2×2 patches, plus the pose encoder's tokens, plus fixed 2-D sin-cos
 positions and a learned segment embedding. The reference portrait's tokens are processed once, at the
@@ -25,13 +25,15 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from training.models.attention import DenseAttention
+from training.models.attention import DenseAttention, FullAttention
 from training.models.config import StudentConfig
 from training.models.pose_encoder import PoseEncoder
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]  # each [1, heads, length, head_dim]
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 TIME_FREQUENCIES = 256
+_DENSE = DenseAttention()
+_FULL = FullAttention()
 
 
 def sincos_positions(rows: int, cols: int, width: int) -> torch.Tensor:
@@ -79,20 +81,25 @@ class Block(nn.Module):
         """``[F, 6, width]`` global modulation → six ``[F, 1, width]`` (shift, scale, gate; ×2)."""
         return tuple(m[:, None] for m in (condition + self.table[None]).unbind(1))
 
-    def attention_inputs(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Tokens ``[F, N, width]`` → q, k, v ``[1, heads, F · N, head_dim]`` (q and k RMS-normalised)."""
+    def attention_inputs(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor,
+                         sequences: int = 1) -> tuple[torch.Tensor, ...]:
+        """Tokens ``[F, N, width]`` → q, k, v ``[S, heads, F · N / S, head_dim]`` (q and k RMS-normalised).
+
+        ``sequences`` (S) splits the frames into that many equal runs of consecutive frames, each its own
+        attention sequence: 1 for the student's chunk, the number of clips for a batch of teacher clips.
+        """
         frames, tokens, width = x.shape
         h = self.norm1(x) * (1 + scale) + shift
-        qkv = self.qkv(h).reshape(frames * tokens, 3, self.heads, width // self.heads)
-        q, k, v = qkv.unbind(1)
+        qkv = self.qkv(h).reshape(sequences, -1, 3, self.heads, width // self.heads)
+        q, k, v = qkv.unbind(2)
         q, k = self.q_norm(q), self.k_norm(k)
-        return tuple(t.transpose(0, 1)[None] for t in (q, k, v))
+        return tuple(t.transpose(1, 2) for t in (q, k, v))
 
     def finish(self, x: torch.Tensor, attended: torch.Tensor, gate: torch.Tensor, shift: torch.Tensor,
                scale: torch.Tensor, mlp_gate: torch.Tensor) -> torch.Tensor:
-        """Output projection, residual, modulated MLP, residual."""
+        """Output projection, residual, modulated MLP, residual (``attended``: ``[S, heads, F · N / S, head_dim]``)."""
         frames, tokens, width = x.shape
-        attended = attended[0].transpose(0, 1).reshape(frames, tokens, width)
+        attended = attended.transpose(1, 2).reshape(frames, tokens, width)
         x = x + gate * self.proj(attended)
         h = self.norm2(x) * (1 + scale) + shift
         return x + mlp_gate * self.fc2(self.act(self.fc1(h)))
@@ -153,9 +160,11 @@ class VideoTransformer(nn.Module):
 
     # -- the reference --------------------------------------------------------------------------------
 
-    def encode_reference(self, latent: torch.Tensor) -> tuple[torch.Tensor | None, list[KeyValue]]:
-        """The reference portrait's latent ``[1, C, h, w]`` → (pooled embedding ``[1, width]`` or None,
-        every layer's keys and values ``[1, heads, N, head_dim]``), at the clean time."""
+    def encode_reference(self, latent: torch.Tensor,
+                         attention: Attention = _DENSE) -> tuple[torch.Tensor | None, list[KeyValue]]:
+        """Reference portraits' latents ``[R, C, h, w]`` → (pooled embeddings ``[R, width]`` or None, every
+        layer's keys and values ``[R, heads, N, head_dim]``), at the clean time. Each reference attends only
+        to its own tokens (the student encodes one, R = 1; a batch of teacher clips one per clip)."""
         tokens = self.reference_embed(self.patchify(latent)) + self.positions + self.reference_segment
         embedding = self.reference_pool(tokens.mean(dim=1)) if self.reference_pool is not None else None
         clean = torch.ones(1, dtype=torch.float32, device=latent.device)
@@ -163,10 +172,10 @@ class VideoTransformer(nn.Module):
         x, cache = tokens, []
         for index, block in enumerate(self.blocks):
             shift, scale, gate, mlp_shift, mlp_scale, mlp_gate = block.modulation(modulations)
-            q, k, v = block.attention_inputs(x, shift, scale)
+            q, k, v = block.attention_inputs(x, shift, scale, sequences=latent.shape[0])
             cache.append((k, v))
             if index + 1 < len(self.blocks):
-                x = block.finish(x, DenseAttention()(q, k, v), gate, mlp_shift, mlp_scale, mlp_gate)
+                x = block.finish(x, attention(q, k, v), gate, mlp_shift, mlp_scale, mlp_gate)
         return embedding, cache
 
     # -- a chunk --------------------------------------------------------------------------------------
@@ -194,9 +203,7 @@ class VideoTransformer(nn.Module):
         """
         frames = latent.shape[0]
         width = self.config.width
-        tokens = self.latent_embed(self.patchify(latent)) + self.pose_encoder(pose) + self.positions
-        tokens = tokens + self.frame_segment
-        x = tokens.reshape(-1, width)[token_order].reshape(frames, -1, width)
+        x = self.frame_tokens(latent, pose).reshape(-1, width)[token_order].reshape(frames, -1, width)
         condition = self.condition(timestep, reference_embedding)
         modulations = self._modulations(condition)
         present: list[KeyValue] = []
@@ -208,10 +215,56 @@ class VideoTransformer(nn.Module):
             keys = torch.cat([reference_kv[index][0], k, *(p[0] for p in past)], dim=2)
             values = torch.cat([reference_kv[index][1], v, *(p[1] for p in past)], dim=2)
             x = block.finish(x, attention(q, keys, values), gate, mlp_shift, mlp_scale, mlp_gate)
-        shift, scale = (condition[:, None] + self.final_table[None]).unbind(1)
-        out = self.final_linear(self.final_norm(x) * (1 + scale[:, None]) + shift[:, None])
+        out = self.head(x, condition)
         out = out.reshape(-1, out.shape[-1])[token_restore].reshape(frames, -1, out.shape[-1])
         return self.unpatchify(out), present
+
+    # -- whole clips, bidirectionally (the teacher) ----------------------------------------------------
+
+    def denoise_clips(self, latent: torch.Tensor, timestep: torch.Tensor, pose: torch.Tensor, reference: torch.Tensor,
+                      attention: Attention = _FULL) -> torch.Tensor:
+        """Predict the clean latents of a batch of clips, every frame attending to every frame of its clip.
+
+        The same network and parameters as :meth:`forward`, with the chunk grown to the whole clip, no
+        cache and no token permutation: every token attends to its clip's reference tokens and to all
+        the clip's frames, past and future.
+
+        Args:
+            latent: noisy latents ``[B, T, C, h, w]``.
+            timestep: times ``[B, T]`` (0 noise .. 1 clean); one time per clip is ``t[:, None].expand(B, T)``.
+            pose: pose maps, uint8 ``[B, T, H, W, 3]``.
+            reference: the reference portraits' clean latents ``[B, C, h, w]``.
+            attention: by default :class:`~training.models.attention.FullAttention` (unmasked; the flash
+                kernel on a GPU).
+
+        Returns:
+            predicted clean latents ``[B, T, C, h, w]``.
+        """
+        clips, frames = latent.shape[:2]
+        embedding, reference_kv = self.encode_reference(reference, attention)
+        x = self.frame_tokens(latent.flatten(0, 1), pose.flatten(0, 1))
+        per_frame = embedding.repeat_interleave(frames, dim=0) if embedding is not None else None
+        condition = self.condition(timestep.reshape(-1), per_frame)
+        modulations = self._modulations(condition)
+        for index, block in enumerate(self.blocks):
+            shift, scale, gate, mlp_shift, mlp_scale, mlp_gate = block.modulation(modulations)
+            q, k, v = block.attention_inputs(x, shift, scale, sequences=clips)
+            keys = torch.cat([reference_kv[index][0], k], dim=2)
+            values = torch.cat([reference_kv[index][1], v], dim=2)
+            x = block.finish(x, attention(q, keys, values), gate, mlp_shift, mlp_scale, mlp_gate)
+        return self.unpatchify(self.head(x, condition)).unflatten(0, (clips, frames))
+
+    # -- shared pieces --------------------------------------------------------------------------------
+
+    def frame_tokens(self, latent: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+        """Noisy latents ``[F, C, h, w]`` and pose maps uint8 ``[F, H, W, 3]`` → tokens ``[F, N, width]`` (row-major)."""
+        tokens = self.latent_embed(self.patchify(latent)) + self.pose_encoder(pose) + self.positions
+        return tokens + self.frame_segment
+
+    def head(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Final modulated norm and linear: tokens ``[F, N, width]`` → patches ``[F, N, C · p · p]``."""
+        shift, scale = (condition[:, None] + self.final_table[None]).unbind(1)
+        return self.final_linear(self.final_norm(x) * (1 + scale[:, None]) + shift[:, None])
 
 
 def randomize_(module: nn.Module, seed: int) -> nn.Module:

@@ -1,0 +1,208 @@
+"""The teacher: its clip mode of the student's network, flow matching, the sampler, the training run
+(train, resume, continue from weights), the held-out evaluation and its video, and the data reuse."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inference.errors import InputFileError
+from tests.synthetic.conftest import neutral, small_bank  # noqa: F401 - shared fixtures
+from training.checkpoints import CheckpointError, bf16_state_dict, save_checkpoint
+from training.data.motion_bank import MotionBank, StreamInfo
+from training.data.perturb import perturb_stream
+from training.data.reuse import BackgroundBatches, ReuseBuffer
+from training.models.attention import DenseAttention, FullAttention
+from training.models.autoencoder import Autoencoder, autoencoder_meta
+from training.models.config import preset
+from training.models.teacher import Teacher, add_noise, euler_sample, load_teacher, velocity_loss
+from training.models.transformer import randomize_
+from training.teacher_eval import VideoSegment, video_from_archive, write_video_archive
+from training.train_teacher import main as train_teacher
+
+
+def _clips(config, clips=2, frames=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    side = config.latent_size
+    latent = torch.randn(clips, frames, config.latent_channels, side, side, generator=generator)
+    pose = torch.randint(0, 255, (clips, frames, config.size, config.size, 3), dtype=torch.uint8, generator=generator)
+    reference = torch.randn(clips, config.latent_channels, side, side, generator=generator)
+    return latent, pose, reference
+
+
+@pytest.fixture(scope="module")
+def heldout_bank(neutral):  # noqa: F811 - the shared fixture
+    """Two 40-frame held-out streams credited to the demo's held-out sentence (so the video has its speech)."""
+    base = np.repeat(neutral[None], 40, axis=0)
+    streams = [perturb_stream(base, np.random.default_rng(s), 25.0, 1.0) for s in (3, 4)]
+    infos = [StreamInfo("demo-5", "lively", "half-body", s, "offline") for s in (3, 4)]
+    return MotionBank(streams, infos, 25.0, "heldout")
+
+
+@pytest.fixture(scope="module")
+def autoencoder_weights(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ae")
+    torch.manual_seed(0)
+    config = preset("tiny")
+    save_checkpoint(folder, "autoencoder_weights", {"model": bf16_state_dict(Autoencoder(config))},
+                    meta=autoencoder_meta(config, preset="tiny", step=0))
+    return folder / "autoencoder_weights"
+
+
+def test_a_clip_is_the_students_chunk_grown_to_the_whole_clip():
+    config = preset("tiny")
+    transformer = randomize_(Teacher(config), seed=1).transformer.eval()
+    latent, pose, reference = _clips(config)
+    times = torch.tensor([[0.3] * 3, [0.7] * 3])
+    with torch.no_grad():
+        full = transformer.denoise_clips(latent, times, pose, reference, FullAttention())
+        dense = transformer.denoise_clips(latent, times, pose, reference, DenseAttention())
+        embedding, reference_kv = transformer.encode_reference(reference[1:])
+        order = torch.arange(3 * config.tokens_per_frame)
+        chunk, _ = transformer(latent[1], times[1], pose[1], embedding, reference_kv, [], order, order, DenseAttention())
+    assert torch.allclose(full, dense, atol=1e-5)
+    assert torch.allclose(full[1], chunk, atol=1e-5)  # each clip attends only to itself and its reference
+
+
+def test_the_loss_goes_down_on_a_fixed_batch():
+    config = preset("tiny")
+    torch.manual_seed(0)
+    teacher = Teacher(config)
+    latent, pose, reference = _clips(config, clips=2, frames=2)
+    noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([0.3, 0.6])
+
+    def loss() -> torch.Tensor:
+        return velocity_loss(teacher(add_noise(latent, noise, t), t, pose, reference), latent, t)
+
+    before = loss().item()
+    optimizer = torch.optim.AdamW(teacher.parameters(), lr=2e-3)
+    for _ in range(25):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    assert loss().item() < 0.5 * before
+
+
+class _Oracle(torch.nn.Module):
+    """Predicts a fixed clip whatever it is given (the sampler must land on it exactly)."""
+
+    def __init__(self, target: torch.Tensor, config) -> None:
+        super().__init__()
+        self.target, self.config = target, config
+
+    def forward(self, latent, timestep, pose, reference):
+        return self.target[:, :latent.shape[1]].expand(latent.shape[0], -1, -1, -1, -1).clone()
+
+
+def test_the_euler_sampler_lands_on_the_prediction():
+    config = preset("tiny").with_(chunk_frames=4)
+    target = torch.randn(1, 1, 4, 32, 32).expand(1, 10, -1, -1, -1)  # the same frame everywhere: any window fits
+    noise = torch.randn(1, 10, 4, 32, 32)
+    pose = torch.zeros(1, 10, 256, 256, 3, dtype=torch.uint8)
+    for steps in (1, 3, 25):
+        out = euler_sample(_Oracle(target, config), pose, torch.zeros(1, 4, 32, 32), noise, steps, overlap=2)
+        assert out.shape == noise.shape and torch.allclose(out, target, atol=1e-5)
+    with pytest.raises(ValueError, match="at least 1"):
+        euler_sample(_Oracle(target, config), pose, torch.zeros(1, 4, 32, 32), noise, 0)
+
+
+def test_a_real_teacher_samples_streams_longer_than_its_clips():
+    config = preset("tiny").with_(chunk_frames=2)
+    teacher = randomize_(Teacher(config), seed=2).eval()
+    latent, pose, reference = _clips(config, clips=1, frames=5)
+    out = euler_sample(teacher, pose, reference, latent, steps=3, overlap=1)
+    assert out.shape == latent.shape and torch.isfinite(out).all()
+
+
+def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, heldout_bank,  # noqa: F811
+                                                        autoencoder_weights):
+    banks = small_bank.save(tmp_path / "train.npz"), heldout_bank.save(tmp_path / "heldout.npz")
+    out = tmp_path / "run"
+    common = ["--bank", str(banks[0]), "--heldout-bank", str(banks[1]), "--autoencoder", str(autoencoder_weights),
+              "--out", str(out), "--preset", "tiny", "--frames", "2", "--minutes", "0.02", "--batch-clips", "2",
+              "--workers", "0", "--reuse", "1", "--warmup-steps", "2", "--log-seconds", "0"]
+    assert train_teacher([*common, "--eval-clips", "2", "--eval-steps", "2,1", "--video-segments", "1"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    steps = report["steps"]
+    assert steps > 0 and len(report["history"]) == steps
+    assert set(report["heldout"]["teacher"]) == {"2", "1"} and report["heldout"]["teacher"]["2"]["frames"] == 4
+    for figures in (report["heldout"]["teacher"]["2"], report["heldout"]["autoencoder_ceiling"]):
+        assert 0 < figures["psnr_db"] < 60 and 0 < figures["ssim"] <= 1 and figures["mae_mouth"] >= 0
+    assert (out / "samples.png").stat().st_size < 2_000_000
+    video = report["heldout"]["video"]
+    assert video["frames"] == 40 and video["audio"] == ["speech demo-5"]
+    import av
+
+    with av.open(str(out / "sample.mp4")) as container:
+        assert {s.type for s in container.streams} == {"video", "audio"}
+        assert abs(container.duration / 1e6 - 1.6) < 0.1
+    teacher, checkpoint = load_teacher(out / "teacher_ema")
+    assert checkpoint.meta["step"] == steps and checkpoint.meta["config"]["width"] == 128
+
+    quick = ["--eval-clips", "1", "--eval-steps", "1", "--video-segments", "0"]
+    assert train_teacher([*common, *quick, "--resume", str(out / "resume" / "teacher_resume")]) == 0
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["steps"] > steps and resumed["history"][:steps] == report["history"]
+    assert train_teacher([*common, *quick, "--init", str(out / "teacher_ema")]) == 0
+    continued = json.loads((out / "metrics.json").read_text())
+    assert continued["steps"] > resumed["steps"] and len(continued["history"]) == continued["steps"]
+
+
+def test_training_refuses_broken_inputs(tmp_path, small_bank, capsys):  # noqa: F811
+    bank = small_bank.save(tmp_path / "train.npz")
+    args = ["--bank", str(bank), "--heldout-bank", str(bank), "--out", str(tmp_path / "run"), "--preset", "tiny"]
+    assert train_teacher([*args, "--autoencoder", str(tmp_path / "missing")]) == 1
+    assert "no checkpoint named 'missing'" in capsys.readouterr().err
+    save_checkpoint(tmp_path, "teacher_like", {"x": torch.zeros(1)}, meta={"kind": "teacher"})
+    assert train_teacher([*args, "--autoencoder", str(tmp_path / "teacher_like")]) == 1
+    assert "not an autoencoder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_teacher([*args, "--autoencoder", "x", "--resume", "a", "--init", "b"])
+    save_checkpoint(tmp_path, "ae_like", {"model": {}}, meta={"kind": "autoencoder"})
+    with pytest.raises(CheckpointError, match="not a teacher"):
+        load_teacher(tmp_path / "ae_like")
+
+
+def test_the_video_archive_becomes_an_mp4_with_speech(tmp_path, heldout_bank):
+    segment = VideoSegment(stream=1, speech="demo-5", identity_seed=7, frames=10)
+    frames = [np.full((10, 256, 256, 3), 120, np.uint8)]
+    archive = tmp_path / "sample_video.npz"
+    write_video_archive(archive, [segment], frames, 25.0, "teacher (25 steps)")
+    info = video_from_archive(archive, heldout_bank)
+    assert info["frames"] == 10 and info["audio"] == ["speech demo-5"] and (tmp_path / "sample.mp4").is_file()
+    foreign = tmp_path / "foreign.npz"
+    write_video_archive(foreign, [VideoSegment(5, "demo-5", 7, 10)], frames, 25.0, "x")
+    with pytest.raises(InputFileError, match="not in this held-out bank"):
+        video_from_archive(foreign, heldout_bank)
+    (tmp_path / "broken.npz").write_bytes(b"nope")
+    with pytest.raises(InputFileError, match="not a readable teacher video archive"):
+        video_from_archive(tmp_path / "broken.npz", heldout_bank)
+
+
+def test_the_reuse_buffer_keeps_its_budget_and_draws_distinct_clips():
+    buffer = ReuseBuffer(capacity=6, reuse=2, generator=torch.Generator().manual_seed(0))
+    assert buffer.needs_fresh(2)
+    buffer.add({"x": torch.arange(4)[:, None].float()})
+    assert not buffer.needs_fresh(4)
+    batch = buffer.sample(4)["x"].flatten()
+    assert sorted(batch.tolist()) == [0, 1, 2, 3]
+    buffer.sample(4)
+    assert buffer.needs_fresh(1)  # 8 trained of 4 fresh: the budget of 2 is spent
+    buffer.add({"x": torch.arange(4, 8)[:, None].float()})  # the ring overwrites the two oldest
+    assert len(buffer) == 6 and sorted(buffer.sample(6)["x"].flatten().tolist()) == [2, 3, 4, 5, 6, 7]
+
+
+def test_background_batches_pass_loader_errors_on():
+    def loader():
+        yield 1
+        raise RuntimeError("worker 3 failed")
+
+    feed = BackgroundBatches(loader())
+    assert feed.get() == 1
+    with pytest.raises(RuntimeError, match="worker 3 failed"):
+        feed.get()
+    feed.close()

@@ -1,0 +1,438 @@
+"""Held-out evaluation of the teacher: figures, a contact sheet, and a video with the speech that drove it.
+
+    python -m training.teacher_eval evaluate --teacher RUN/teacher_ema --autoencoder AE/autoencoder_weights \\
+        --heldout-bank out/motion_heldout.npz --out RUN/eval [--clips 32 --frames 16 --steps 25,1]
+    python -m training.teacher_eval video RUN/sample_video.npz --heldout-bank out/motion_heldout.npz
+
+Held out means identities from the odd seed stream (never trained on) driven by keypoint streams of
+held-out speech (:mod:`training.data.speech`). For every ``--steps`` count the teacher samples each clip
+from the same noise with that many Euler steps; the frames are compared with the renderer's ground
+truth: PSNR and SSIM per frame, mean absolute error (0..255) pooled over the pixels of the mouth, of each
+hand and of the whole frame, and temporal flicker (:mod:`training.metrics`). The same figures for the
+autoencoder's reconstruction of the truth (the ceiling: the teacher works in its latent space) and for
+copying the reference portrait (the floor) put them in scale.
+
+Files (each small enough to come back from the GPU machine):
+
+* ``samples.png`` (< 2 MB): one held-out clip per row: the reference, then for the frame with the widest
+  mouth and the frame with the highest hand: pose map, truth, teacher, error × 4;
+* ``sample.mp4``: reference | pose map | truth | teacher, at 25 fps, with the held-out speech (H.264 + AAC
+  through :class:`inference.sinks.mp4.Mp4Sink`); written where PyAV and the speech files are. Elsewhere
+  (the GPU machine has no PyAV) ``sample_video.npz`` holds the teacher's frames as JPEG and what they
+  show; the ``video`` command turns it into ``sample.mp4`` on a machine that has both (everything but
+  the teacher's frames is re-rendered deterministically there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from inference.errors import InputFileError, PodiumError
+from inference.render.pose_map import draw_pose_map
+from inference.types import AudioBlock, VideoFrame
+from training.data.clips import ClipConfig, ClipSampler, identity_seed
+from training.data.motion_bank import MotionBank
+from training.data.sheets import _pick_frame, save_png
+from training.data.speech import read_blocks, speech_clips
+from training.data.torch_dataset import SyntheticClipDataset
+from training.metrics import flicker, psnr, region_mae, ssim
+from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_uint8, rgb_to_uint8
+from training.models.teacher import Teacher, euler_sample, load_teacher
+from training.synthetic.identity import sample_identity
+from training.synthetic.presenter import SyntheticPresenter
+from training.synthetic.regions import REGION_BITS
+
+#: Seed of the held-out clips (motion segments, perturbations, cameras) and of the sampling noise.
+EVAL_SEED = 12345
+#: Regions whose error is reported (bits of :data:`training.synthetic.regions.REGION_BITS`); "frame" is every pixel.
+FOCUS: dict[str, int] = {
+    "mouth": REGION_BITS["mouth"], "left_hand": REGION_BITS["left_hand"], "right_hand": REGION_BITS["right_hand"],
+    "hands": REGION_BITS["left_hand"] | REGION_BITS["right_hand"],
+}
+SHEET_ROWS = 6
+PNG_LIMIT = 1_900_000
+VIDEO_ARCHIVE = "sample_video.npz"
+VIDEO_FILE = "sample.mp4"
+_LABEL_HEIGHT = 24
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What the evaluation samples.
+
+    Attributes:
+        clips: held-out clips; frames: frames per clip (the teacher's clip length).
+        steps: Euler step counts to score (the first one makes the sheet and the video).
+        batch: clips sampled together; workers: DataLoader processes rendering the truth.
+        video_segments: held-out speech streams in the video (one held-out identity each; 0: no video).
+    """
+
+    clips: int = 32
+    frames: int = 16
+    steps: tuple[int, ...] = (25, 1)
+    batch: int = 8
+    workers: int = 0
+    video_segments: int = 2
+
+
+class Scores:
+    """Accumulates held-out figures over batches of clips (frames in ``[-1, 1]``)."""
+
+    def __init__(self) -> None:
+        self.psnr: list[torch.Tensor] = []
+        self.ssim: list[torch.Tensor] = []
+        self.error = dict.fromkeys([*FOCUS, "frame"], 0.0)
+        self.pixels = dict.fromkeys([*FOCUS, "frame"], 0.0)
+        self.flicker = 0.0
+        self.clips = 0
+
+    def add(self, output: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> None:
+        """Clips ``[B, T, 3, H, W]`` (output and truth) and their region masks uint8 ``[B, T, H, W]``."""
+        out, gt = output.flatten(0, 1).float(), truth.flatten(0, 1).float()
+        self.psnr.append(psnr(out, gt).cpu())
+        self.ssim.append(ssim(out, gt).cpu())
+        bits = masks.flatten(0, 1).to(torch.int32)
+        regions = {name: (bits & bit) != 0 for name, bit in FOCUS.items()}
+        regions["frame"] = torch.ones_like(bits, dtype=torch.bool)
+        for name, mask in regions.items():
+            pixels = float(mask.sum())
+            if pixels:
+                self.error[name] += float(region_mae(out, gt, mask)) * pixels
+                self.pixels[name] += pixels
+        self.flicker += float(flicker(output.float(), truth.float())) * len(output)
+        self.clips += len(output)
+
+    def result(self) -> dict[str, float]:
+        """PSNR (dB) and SSIM averaged over frames; MAE (0..255) pooled over each region's pixels; flicker."""
+        scores = {"psnr_db": float(torch.cat(self.psnr).mean()), "ssim": float(torch.cat(self.ssim).mean())}
+        for name in self.error:
+            scores[f"mae_{name}"] = self.error[name] / self.pixels[name] if self.pixels[name] else float("nan")
+        scores["flicker"] = self.flicker / max(1, self.clips)
+        scores["frames"] = int(sum(len(p) for p in self.psnr))
+        return scores
+
+
+def _autocast(device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _decode(autoencoder: Autoencoder, latent: torch.Tensor) -> torch.Tensor:
+    """Latent clips ``[B, T, C, h, w]`` → RGB clips ``[B, T, 3, H, W]`` in float32."""
+    return autoencoder.decode(latent.flatten(0, 1)).float().unflatten(0, latent.shape[:2])
+
+
+def _label_strip(labels: list[str], tile: int) -> np.ndarray:
+    """A black strip ``[24, len(labels) · tile, 3]`` with one white label per column."""
+    strip = np.zeros((_LABEL_HEIGHT, tile * len(labels), 3), np.uint8)
+    for i, text in enumerate(labels):
+        cv2.putText(strip, text, (i * tile + 4, 17), _FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return strip
+
+
+def _error_tile(truth: np.ndarray, output: np.ndarray) -> np.ndarray:
+    return np.clip(np.abs(truth.astype(np.int16) - output.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+
+
+def _sheet_row(reference: np.ndarray, pose: np.ndarray, truth: np.ndarray, output: np.ndarray,
+               keypoints: np.ndarray) -> np.ndarray:
+    """One clip's row: reference, then (pose, truth, teacher, error × 4) for its widest mouth and highest hand."""
+    tiles = [reference]
+    for kind in (0, 1):
+        t = _pick_frame(keypoints, kind)
+        tiles += [pose[t], truth[t], output[t], _error_tile(truth[t], output[t])]
+    return np.concatenate(tiles, axis=1)
+
+
+@torch.no_grad()
+def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
+             device: torch.device) -> tuple[dict[str, object], np.ndarray]:
+    """Score the teacher on held-out clips.
+
+    Returns:
+        (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip;
+        the contact sheet, uint8 RGB).
+    """
+    teacher.eval()
+    size = teacher.config.size
+    sampler = ClipSampler(bank, "heldout", ClipConfig(length=settings.frames, seed=EVAL_SEED))
+    dataset = SyntheticClipDataset(sampler, size=size, num_clips=settings.clips, pose_maps=True)
+    loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers)
+    noise_generator = torch.Generator().manual_seed(EVAL_SEED)
+    by_steps = {n: Scores() for n in settings.steps}
+    ceiling, floor = Scores(), Scores()
+    seconds = dict.fromkeys(settings.steps, 0.0)
+    rows: list[np.ndarray] = []
+    for batch in loader:
+        frames = batch["frames"].to(device)
+        masks = batch["masks"].to(device)
+        clips, length = frames.shape[:2]
+        truth = rgb_from_uint8(frames.flatten(0, 1).permute(0, 2, 3, 1)).unflatten(0, (clips, length))
+        reference_rgb = rgb_from_uint8(batch["reference"].to(device).permute(0, 2, 3, 1))
+        pose = batch["pose_maps"].to(device).permute(0, 1, 3, 4, 2)
+        with _autocast(device):
+            latent = autoencoder.encode(truth.flatten(0, 1)).float().unflatten(0, (clips, length))
+            reference = autoencoder.encode(reference_rgb).float()
+            ceiling.add(_decode(autoencoder, latent), truth, masks)
+        floor.add(reference_rgb[:, None].expand_as(truth), truth, masks)
+        noise = torch.randn(latent.shape, generator=noise_generator).to(device)
+        outputs = {}
+        for steps in settings.steps:
+            start = _now(device)
+            with _autocast(device):
+                sampled = euler_sample(teacher, pose, reference, noise, steps, window=length)
+                outputs[steps] = _decode(autoencoder, sampled)
+            seconds[steps] += _now(device) - start
+            by_steps[steps].add(outputs[steps], truth, masks)
+        for i in range(min(clips, SHEET_ROWS - len(rows))):
+            main = rgb_to_uint8(outputs[settings.steps[0]][i]).cpu().numpy()
+            rows.append(_sheet_row(batch["reference"][i].permute(1, 2, 0).numpy(), pose[i].cpu().numpy(),
+                                   frames[i].permute(0, 2, 3, 1).cpu().numpy(), main, batch["keypoints"][i].numpy()))
+    labels = ["reference"] + [f"{what} ({frame})" for frame in ("widest mouth", "highest hand")
+                              for what in ("pose", "truth", f"teacher {settings.steps[0]}", "error x4")]
+    sheet = np.concatenate([_label_strip(labels, size), *rows], axis=0)
+    figures: dict[str, object] = {
+        "clips": settings.clips, "frames_per_clip": settings.frames, "seed": EVAL_SEED,
+        "teacher": {str(n): s.result() for n, s in by_steps.items()},
+        "sample_seconds_per_clip": {str(n): seconds[n] / max(1, settings.clips) for n in settings.steps},
+        "autoencoder_ceiling": ceiling.result(), "copy_reference_floor": floor.result(),
+    }
+    return figures, sheet
+
+
+def _now(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+# -- the video --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VideoSegment:
+    """One held-out speech stream worn by one held-out identity (no perturbation, no camera move)."""
+
+    stream: int
+    speech: str
+    identity_seed: int
+    frames: int
+
+
+def video_segments(bank: MotionBank, count: int) -> list[VideoSegment]:
+    """Up to ``count`` streams of different speech, half-body framing preferred (hands in view), offline mode
+    preferred (whole-utterance motion), each with its own held-out identity."""
+    order = sorted(range(len(bank)), key=lambda i: (bank.infos[i].framing != "half-body",
+                                                     bank.infos[i].mode != "offline", bank.infos[i].style != "lively", i))
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) < count and bank.infos[i].speech not in {bank.infos[c].speech for c in chosen}:
+            chosen.append(i)
+    return [VideoSegment(i, bank.infos[i].speech, identity_seed("heldout", 10_000 + k), len(bank.streams[i]))
+            for k, i in enumerate(sorted(chosen))]
+
+
+def render_segment(bank: MotionBank, segment: VideoSegment, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The segment's ground truth: (frames uint8 ``[N, S, S, 3]``, pose maps uint8 ``[N, S, S, 3]``, reference ``[S, S, 3]``)."""
+    presenter = SyntheticPresenter(sample_identity(segment.identity_seed), size)
+    keypoints = presenter.personalise(bank.streams[segment.stream][:segment.frames])
+    frames, _ = presenter.render_sequence(keypoints)
+    pose = np.stack([draw_pose_map(k, (size, size)) for k in keypoints])
+    return frames, pose, presenter.reference(bank.infos[segment.stream].framing)
+
+
+@torch.no_grad()
+def teacher_segment(teacher: Teacher, autoencoder: Autoencoder, pose: np.ndarray, reference: np.ndarray, steps: int,
+                    frames_per_clip: int, device: torch.device, seed: int = EVAL_SEED) -> np.ndarray:
+    """The teacher's rendering of a whole stream (overlapping clips fused at every step): uint8 ``[N, S, S, 3]``."""
+    config = teacher.config
+    noise = torch.randn((1, len(pose), config.latent_channels, config.latent_size, config.latent_size),
+                        generator=torch.Generator().manual_seed(seed)).to(device)
+    with _autocast(device):
+        reference_latent = autoencoder.encode(rgb_from_uint8(torch.from_numpy(reference)[None].to(device))).float()
+        latent = euler_sample(teacher, torch.from_numpy(pose)[None].to(device), reference_latent, noise, steps,
+                              window=frames_per_clip)
+        rgb = torch.cat([autoencoder.decode(chunk).float() for chunk in latent[0].split(16)])
+    return rgb_to_uint8(rgb).cpu().numpy()
+
+
+def _speech_audio(name: str, samples: int) -> tuple[np.ndarray, int, str]:
+    """The first ``samples`` (at the engine rate) of held-out speech ``name``, zero-padded: (audio, rate, note)."""
+    clips = {c.name: c for c in speech_clips("heldout")}
+    if name not in clips:
+        return np.zeros(samples, np.float32), 48_000, f"silent: speech {name!r} is not on this machine"
+    blocks = read_blocks(clips[name])
+    audio = np.concatenate([b.samples for b in blocks])[:samples]
+    return np.pad(audio, (0, samples - len(audio))).astype(np.float32), blocks[0].sample_rate, f"speech {name}"
+
+
+def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outputs: list[np.ndarray],
+                label: str) -> dict[str, object]:
+    """Write ``path`` (MP4): reference | pose map | truth | teacher (``outputs``, one array per segment) with the
+    segments' speech. Needs PyAV. Returns what was written (frames, seconds, bytes, audio per segment)."""
+    from inference.sinks.mp4 import Mp4Sink
+
+    size, fps = outputs[0].shape[1], bank.fps
+    header = _label_strip(["reference", "pose map", "truth (renderer)", label], size)
+    sink = Mp4Sink(path, crf=20)
+    rate = 48_000
+    sink.open((4 * size, size + _LABEL_HEIGHT), fps, rate)
+    index, audio_notes = 0, []
+    try:
+        for segment, teacher_frames in zip(segments, outputs, strict=True):
+            truth, pose, reference = render_segment(bank, segment, size)
+            first_sample = int(round(index * rate / fps))
+            samples = int(round((index + len(truth)) * rate / fps)) - first_sample
+            audio, audio_rate, note = _speech_audio(segment.speech, samples)
+            if audio_rate != rate:
+                raise ValueError(f"speech comes at {audio_rate} Hz, expected the engine rate {rate} Hz")
+            audio_notes.append(note)
+            sink.write_audio(AudioBlock(samples=audio, sample_rate=rate, start=first_sample))
+            for t in range(len(truth)):
+                panel = np.concatenate([reference, pose[t], truth[t], teacher_frames[t]], axis=1)
+                sink.write_video(VideoFrame(rgb=np.concatenate([header, panel], axis=0), index=index, fps=fps))
+                index += 1
+    except BaseException:
+        sink.abort()
+        raise
+    sink.close()
+    return {"file": path.name, "frames": index, "seconds": index / fps, "bytes": path.stat().st_size,
+            "audio": audio_notes, "segments": [asdict(s) for s in segments]}
+
+
+def write_video_archive(path: Path, segments: list[VideoSegment], outputs: list[np.ndarray], fps: float,
+                        label: str) -> dict[str, object]:
+    """Write the teacher's frames as JPEG (quality 95) with what they show, for :func:`video_from_archive`."""
+    encoded = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+               for frames in outputs for f in frames]
+    offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
+    meta = {"format": "podium-teacher-video/1", "fps": fps, "label": label, "segments": [asdict(s) for s in segments]}
+    with open(path, "wb") as f:
+        np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, meta=np.array(json.dumps(meta)))
+    return {"file": path.name, "frames": len(encoded), "bytes": path.stat().st_size,
+            "segments": meta["segments"], "note": "no PyAV or speech here: make the MP4 with "
+            "`python -m training.teacher_eval video` where both are"}
+
+
+def video_from_archive(archive: Path, bank: MotionBank, out: Path | None = None) -> dict[str, object]:
+    """Turn a :func:`write_video_archive` file into the MP4 of :func:`write_video` (next to it by default).
+
+    Raises:
+        InputFileError: not such an archive, or one made from another held-out bank.
+    """
+    fix = "Give the sample_video.npz that training.train_teacher or training.teacher_eval wrote"
+    try:
+        with np.load(archive, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            jpeg, offsets = data["jpeg"], data["offsets"]
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise InputFileError(archive, f"not a readable teacher video archive ({exc})", fix) from exc
+    if meta.get("format") != "podium-teacher-video/1":
+        raise InputFileError(archive, f"unknown format {meta.get('format')!r}", fix)
+    segments = [VideoSegment(**s) for s in meta["segments"]]
+    for s in segments:
+        if s.stream >= len(bank) or bank.infos[s.stream].speech != s.speech or len(bank.streams[s.stream]) < s.frames:
+            raise InputFileError(archive, f"stream {s.stream} ({s.speech}) is not in this held-out bank",
+                                 "Give the held-out motion bank the run was evaluated with")
+    frames = [cv2.cvtColor(cv2.imdecode(jpeg[a:b], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+              for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    outputs, start = [], 0
+    for s in segments:
+        outputs.append(np.stack(frames[start:start + s.frames]))
+        start += s.frames
+    return write_video(out or archive.with_name(VIDEO_FILE), bank, segments, outputs, meta["label"])
+
+
+def can_write_video(segments: list[VideoSegment]) -> bool:
+    """Whether this machine has PyAV and every segment's speech (else the archive is written)."""
+    if importlib.util.find_spec("av") is None:
+        return False
+    available = {c.name for c in speech_clips("heldout")}
+    return all(s.speech in available for s in segments)
+
+
+def write_evaluation(out: Path, teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
+                     device: torch.device) -> dict[str, object]:
+    """Evaluate, write ``samples.png`` and the video (MP4, or its archive) into ``out``; returns the figures."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures, sheet = evaluate(teacher, autoencoder, bank, settings, device)
+    save_png(out / "samples.png", sheet, max_bytes=PNG_LIMIT)
+    figures["sheet"] = {"file": "samples.png", "bytes": (out / "samples.png").stat().st_size}
+    if settings.video_segments > 0:
+        try:
+            figures["video"] = _write_sample_video(out, teacher, autoencoder, bank, settings, device)
+        except Exception as exc:  # noqa: BLE001 - the figures and the sheet must still come back
+            figures["video"] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f"the sample video failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return figures
+
+
+def _write_sample_video(out: Path, teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank,
+                        settings: EvalSettings, device: torch.device) -> dict[str, object]:
+    segments = video_segments(bank, settings.video_segments)
+    steps = settings.steps[0]
+    outputs = []
+    for segment in segments:
+        _, pose, reference = render_segment(bank, segment, teacher.config.size)
+        outputs.append(teacher_segment(teacher, autoencoder, pose, reference, steps, settings.frames, device))
+    label = f"teacher ({steps} steps)"
+    if can_write_video(segments):
+        return write_video(out / VIDEO_FILE, bank, segments, outputs, label)
+    return write_video_archive(out / VIDEO_ARCHIVE, segments, outputs, bank.fps, label)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.teacher_eval", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", help="score a teacher checkpoint on held-out clips; write the sheet and video")
+    ev.add_argument("--teacher", type=Path, required=True, help="teacher_ema checkpoint (a part, or FOLDER/NAME)")
+    ev.add_argument("--autoencoder", type=Path, required=True, help="the autoencoder_weights it was trained with")
+    ev.add_argument("--heldout-bank", type=Path, required=True)
+    ev.add_argument("--out", type=Path, required=True)
+    ev.add_argument("--clips", type=int, default=EvalSettings.clips)
+    ev.add_argument("--frames", type=int, help="frames per clip (default: the teacher's clip length)")
+    ev.add_argument("--steps", default="25,1", help="Euler step counts, comma-separated (the first makes the video)")
+    ev.add_argument("--video-segments", type=int, default=EvalSettings.video_segments)
+    ev.add_argument("--workers", type=int, default=0)
+    vid = sub.add_parser("video", help="make sample.mp4 (with the held-out speech) from a sample_video.npz")
+    vid.add_argument("archive", type=Path)
+    vid.add_argument("--heldout-bank", type=Path, required=True)
+    vid.add_argument("--out", type=Path, help="the MP4 (default: sample.mp4 next to the archive)")
+    args = parser.parse_args(argv)
+    try:
+        bank = MotionBank.load(args.heldout_bank)
+        if args.command == "video":
+            print(json.dumps(video_from_archive(args.archive, bank, args.out), indent=2))
+            return 0
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        teacher, checkpoint = load_teacher(args.teacher, device)
+        autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, device)
+        expected = checkpoint.meta.get("autoencoder_sha256")
+        if expected and expected != ae_checkpoint.sha256:
+            raise InputFileError(args.autoencoder, "is not the autoencoder this teacher was trained with (its "
+                                 "checksum differs from the teacher's record)", "Give the autoencoder_weights of "
+                                 "the teacher's run")
+        steps = tuple(int(s) for s in args.steps.split(",") if s.strip())
+        settings = EvalSettings(clips=args.clips, frames=args.frames or teacher.config.chunk_frames, steps=steps,
+                                workers=args.workers, video_segments=args.video_segments)
+        figures = write_evaluation(args.out, teacher, autoencoder, bank, settings, device)
+    except (PodiumError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    (args.out / "eval.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
