@@ -58,15 +58,21 @@ def token_mask(row_ptr: torch.Tensor, col_idx: torch.Tensor, q_len: int, kv_len:
     return tokens[:, :q_len, :kv_len].reshape(*lead, q_len, kv_len)
 
 
-def _dense_masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, row_ptr: torch.Tensor,
-                            col_idx: torch.Tensor, block_size: int, scale: float) -> torch.Tensor:
-    mask = token_mask(row_ptr, col_idx, q.shape[2], k.shape[2], block_size)
+def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                     scale: float | None = None) -> torch.Tensor:
+    """Attention with a boolean token mask ``[B, (H,) q_len, kv_len]`` (:func:`token_mask`), torch's own
+    autograd; a query row that keeps no key gives zeros, as the op does."""
     if mask.dim() == 3:  # one mask for every head
         mask = mask[:, None]
     kept = mask.any(-1, keepdim=True)
     # Rows with no kept key attend to everything (no NaN, in either pass) and are zeroed after.
     out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~kept, scale=scale)
     return out * kept.to(out.dtype)
+
+
+def _dense_masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, row_ptr: torch.Tensor,
+                            col_idx: torch.Tensor, block_size: int, scale: float) -> torch.Tensor:
+    return masked_attention(q, k, v, token_mask(row_ptr, col_idx, q.shape[2], k.shape[2], block_size), scale)
 
 
 @torch.library.custom_op("podium::block_sparse_attention", mutates_args=())

@@ -176,6 +176,7 @@ class ClipAttention:
         self.col_idx = col_idx
         self.block_size = block_size
         self.permute = permute
+        self._masks: dict[tuple[int, int], torch.Tensor] = {}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, torch.Tensor], spec: ClipMaskSpec, device: torch.device | str) -> ClipAttention:
@@ -205,7 +206,12 @@ class ClipAttention:
             key_order = torch.cat([torch.arange(reference, device=k.device).expand(len(self.token_order), -1),
                                    self.token_order + reference], dim=1)
             k, v = _gather_tokens(k, key_order), _gather_tokens(v, key_order)
-        out = sparse_attention.block_sparse_attention(q, k, v, self.row_ptr, self.col_idx, block_size=self.block_size)
+        lengths = (q.shape[2], k.shape[2])
+        mask = self._masks.get(lengths)
+        if mask is None:  # once per shape: every layer and step of these clips reuses it
+            mask = sparse_attention.token_mask(self.row_ptr, self.col_idx, *lengths, self.block_size)
+            self._masks[lengths] = mask
+        out = sparse_attention.masked_attention(q, k, v, mask)
         return _gather_tokens(out, self.token_restore) if self.permute else out
 
 

@@ -31,7 +31,7 @@ import torch
 
 from inference.render.student.planner import ChunkPlan
 from inference.render.student.sampling import CLEAN_TIME, chunk_noise, schedule
-from training.models.attention import DenseAttention, FullAttention, SparseAttention
+from training.models.attention import DenseAttention, FullAttention, SparseAttention, TrainingSparseAttention
 from training.models.config import StudentConfig
 from training.models.student import csr_tensors, planner_for
 from training.models.transformer import KeyValue, VideoTransformer
@@ -146,7 +146,7 @@ class StreamRollout:
             plan = planner.plan(keypoints[window], c * chunk)
             past = [[slots[s][layer] for s in plan.position_slots if s is not None] for layer in range(config.depth)]
             if self.sparse:
-                attention = SparseAttention(*csr_tensors(plan.block_mask, device), config.block_size)
+                attention = TrainingSparseAttention(*csr_tensors(plan.block_mask, device), config.block_size)
             else:
                 attention = DenseAttention(torch.tensor([plan.key_length], dtype=torch.int32, device=device))
             inputs = _ChunkInputs(pose[window], embedding, reference_kv, past, torch.from_numpy(plan.order).to(device),

@@ -14,7 +14,7 @@ All take q, k, v as ``[B, H, L, Dh]`` and return ``[B, H, Lq, Dh]`` (B = 1 in th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from onnxscript import opset18 as op
@@ -33,6 +33,24 @@ class SparseAttention:
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return sparse_attention.block_sparse_attention(q, k, v, self.row_ptr, self.col_idx, block_size=self.block_size)
+
+
+@dataclass(frozen=True)
+class TrainingSparseAttention(SparseAttention):
+    """:class:`SparseAttention` for training, never exported: the CSR mask becomes a token mask once per
+    (query, key) length and every later call (each layer, each step, the backward pass) reuses it, through
+    torch's own attention and autograd. The export path's op rebuilds the mask on every call and recomputes
+    the forward in its backward: on a GPU those small kernels and host syncs dominated a streamed student."""
+
+    _masks: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        lengths = (q.shape[2], k.shape[2])
+        mask = self._masks.get(lengths)
+        if mask is None:
+            mask = sparse_attention.token_mask(self.row_ptr, self.col_idx, *lengths, self.block_size)
+            self._masks[lengths] = mask
+        return sparse_attention.masked_attention(q, k, v, mask)
 
 
 @dataclass(frozen=True)
