@@ -424,7 +424,8 @@ def run(args: argparse.Namespace) -> int:
     report = {"device": provider, "machine": machine(), "fps": fps, "teacher_steps": args.teacher_steps,
               "segments": [{"speech": s.speech, "identity_seed": s.identity_seed, "frames": len(s.keypoints)}
                            for s in segments],
-              "eval": str(args.eval), "rows": {r.label: {"source": r.source, **r.figures} for r in results}}
+              "eval": _short(str(args.eval)),
+              "rows": {r.label: {"source": _short(r.source), **r.figures} for r in results}}
     write_sheet(out / "sheet.png", truths, results, segments, crops, fps)
     write_side_by_side(out, truths, results, segments, fps)
     if can_measure_lips():
@@ -471,7 +472,7 @@ def publish(report: dict, name: str) -> int:
 def finish(args: argparse.Namespace) -> int:
     """Lip sync from a run's face crops, and the MP4 with the speech, on a machine with mediapipe and PyAV."""
     report = json.loads((args.run / "ablation.json").read_text(encoding="utf-8"))
-    segments, fps = load_eval_set(args.eval or Path(report["eval"]))
+    segments, fps = load_eval_set(args.eval)
     with np.load(args.run / "face_crops.npz", allow_pickle=False) as data:
         labels = [str(x) for x in data["labels"]]
         crops = {label: [data[f"c{i}_{j}"] for j in range(len(segments))] for i, label in enumerate(labels)}
@@ -482,6 +483,11 @@ def finish(args: argparse.Namespace) -> int:
     (args.run / "ablation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     rendered_on = report["machine"]["gpu"] or "cpu"
     return publish(report, f"{args.name}-{_slug(rendered_on)}")
+
+
+def _short(path: str) -> str:
+    """A file's last two path parts: results name what was measured, never a machine's folders."""
+    return "/".join(Path(path).parts[-2:])
 
 
 def _slug(text: str) -> str:
@@ -633,7 +639,7 @@ def main(argv: list[str]) -> int:
     go.add_argument("--name", default="ablation", help="results name")
     fin = sub.add_parser("finish", help="lip sync and the MP4 of a run made where mediapipe and PyAV were missing")
     fin.add_argument("run", type=Path, help="the run's --out folder")
-    fin.add_argument("--eval", type=Path, help="the evaluation set (default: the path the run recorded)")
+    fin.add_argument("--eval", type=Path, default=Path("out/ablation_eval.npz"), help="the evaluation set the run used")
     fin.add_argument("--name", default="ablation", help="results name")
     args = parser.parse_args(argv)
     try:

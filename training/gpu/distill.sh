@@ -5,7 +5,8 @@
 # Stages (each fits one call of at most 9 minutes; run them back to back: $WORK lives on the machine's disk
 # only while it stays warm, about 30 s between calls):
 #   stage     copy what the call carried ($CARRY) into $WORK/inputs: teacher_ema.*.ckpt, autoencoder_weights.*.ckpt,
-#             motion_train.npz, motion_heldout.npz, ablation_eval.npz, ORT wheel parts (part*, name, sha), ort-headers
+#             motion_train.npz, motion_heldout.npz, ablation_eval.npz, ORT wheel parts (part*, name, sha) or the
+#             unpacked wheel as an xz tarball in parts (ortx.part*, ortx.sha: tar -cJ onnxruntime*/), ort-headers
 #   finetune  the teacher fine-tuned with the local (global + region) mask and, beside it, with the global mask
 #             (on different GPUs when there are several, else one after the other); back: the local teacher's
 #             weights, both metrics and sample sheets
@@ -143,7 +144,10 @@ ablation)
   need "$teacher.p1of*.ckpt" "$runs/sparse-global/teacher_sparse.p1of*.ckpt" "$runs/sparse-local/teacher_sparse.p1of*.ckpt" \
     "$runs/dmd/student.p1of*.ckpt" "$runs/region/student.p1of*.ckpt" "$inputs/ablation_eval.npz"
   step "onnxruntime-gpu"
-  if [ -f "$inputs/name" ]; then
+  if [ -f "$inputs/ortx.sha" ]; then  # the installed package as an xz tarball in parts (a fifth smaller than the wheel)
+    cat "$inputs"/ortx.part* >/tmp/ort.tar.xz && echo "$(cat "$inputs/ortx.sha")  /tmp/ort.tar.xz" | sha256sum -c - \
+      && mkdir -p /tmp/site && tar -xJf /tmp/ort.tar.xz -C /tmp/site || exit 1
+  elif [ -f "$inputs/name" ]; then
     wheel="/tmp/$(cat "$inputs/name")"
     cat "$inputs"/part* >"$wheel" && echo "$(cat "$inputs/sha")  $wheel" | sha256sum -c - || exit 1
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$wheel" || exit 1
