@@ -29,7 +29,15 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | 
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM of ``[B, 3, H, W]`` frames in [-1, 1] (data range 1 after mapping to [0, 1])."""
+    """Per-image SSIM of ``[B, 3, H, W]`` frames in [-1, 1] (data range 1 after mapping to [0, 1]).
+
+    Always computed in float32, also inside an autocast region: in bfloat16 the variances
+    (``blur(x·x) − blur(x)²``) cancel catastrophically and SSIM falls by a fifth or more."""
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        return _ssim(a.float(), b.float())
+
+
+def _ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     x, y = _to_unit(a), _to_unit(b)
     channels = x.shape[1]
     window = _gaussian_window(device=x.device).expand(channels, 1, 11, 11)
