@@ -206,3 +206,23 @@ def test_background_batches_pass_loader_errors_on():
     with pytest.raises(RuntimeError, match="worker 3 failed"):
         feed.get()
     feed.close()
+
+
+def test_closing_background_batches_ends_their_thread_also_with_a_full_queue():
+    import time
+
+    def loader():
+        for i in range(100):
+            time.sleep(0.01)
+            yield i
+
+    feed = BackgroundBatches(loader(), depth=2)
+    assert feed.get() == 0
+    time.sleep(0.2)  # the queue fills up; the thread waits to put
+    feed.close(timeout=5)
+    assert not feed._thread.is_alive()
+
+    finished = BackgroundBatches(iter([1]), depth=1)
+    time.sleep(0.2)  # exhausted; the end marker waits for room behind the batch
+    finished.close(timeout=5)
+    assert not finished._thread.is_alive()

@@ -55,7 +55,12 @@ class BackgroundBatches:
                     return
         except BaseException as exc:  # noqa: BLE001 - re-raised in the training thread by get()
             self._error = exc
-        self._queue.put(_END)
+        while not self._stop.is_set():
+            try:
+                self._queue.put(_END, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def get(self, block: bool = True) -> Any | None:
         """The next batch; None if ``block`` is False and none is ready.
@@ -75,14 +80,19 @@ class BackgroundBatches:
             raise StopIteration
         return batch
 
-    def close(self) -> None:
-        """Stop fetching (the thread ends after its current batch)."""
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop fetching and wait up to ``timeout`` seconds for the thread to end after its current batch.
+
+        Waiting matters: a daemon thread still inside the loader's C++ code when the interpreter exits aborts the
+        process ("terminate called without an active exception") after its work was saved.
+        """
         self._stop.set()
         while True:
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
+        self._thread.join(timeout)
 
 
 class ReuseBuffer:
