@@ -34,8 +34,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +123,7 @@ def load_eval_set(path: Path) -> tuple[list[Segment], float]:
                                 keypoints=data[f"s{i}_keypoints"], audio=data[f"s{i}_audio"],
                                 phone_names=data[f"s{i}_phone_names"], phone_times=data[f"s{i}_phone_times"])
                         for i, m in enumerate(meta["segments"])]
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputFileError(path, f"is not a readable ablation evaluation set ({exc})", fix) from exc
     return segments, float(meta["fps"])
 
@@ -152,7 +155,8 @@ def prepare(bank_path: Path, identities: int, framing: str) -> tuple[list[Segmen
                                     phone_names=np.array([p.name for p in phones], dtype=str),
                                     phone_times=np.array([[p.start, p.end] for p in phones]).reshape(-1, 2)))
     if not segments:
-        raise ValueError(f"no held-out speech of {bank_path} is on this machine")
+        raise ValueError(f"no held-out speech of {bank_path} is on this machine; give a held-out bank made here "
+                         "(`python -m training.data.motion_bank OUT.npz --split heldout`)")
     return segments, bank.fps
 
 
@@ -400,7 +404,6 @@ def run(args: argparse.Namespace) -> int:
     provider = args.device or ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu")
     segments, fps = load_eval_set(args.eval)
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="podium-ablation-") as tmp:
         rows = _rows(args, Path(tmp), provider)
         size = rows[0][2].size
@@ -426,6 +429,7 @@ def run(args: argparse.Namespace) -> int:
                            for s in segments],
               "eval": _short(str(args.eval)),
               "rows": {r.label: {"source": _short(r.source), **r.figures} for r in results}}
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run that fails leaves no folder behind
     write_sheet(out / "sheet.png", truths, results, segments, crops, fps)
     write_side_by_side(out, truths, results, segments, fps)
     if can_measure_lips():
@@ -470,9 +474,27 @@ def publish(report: dict, name: str) -> int:
 
 
 def finish(args: argparse.Namespace) -> int:
-    """Lip sync from a run's face crops, and the MP4 with the speech, on a machine with mediapipe and PyAV."""
+    """Lip sync from a run's face crops, and the MP4 with the speech, on a machine with mediapipe and PyAV.
+
+    Raises:
+        InputFileError: the folder is not a run whose lip sync is pending, or ``--eval`` is not the run's set.
+        ConfigError: mediapipe is missing here.
+    """
+    from inference.errors import ConfigError, InputFileError
+
+    if not can_measure_lips():
+        raise ConfigError("finish measures lip sync with mediapipe, which is not installed here; run it on a machine "
+                          "that has it (`pip install mediapipe`)")
+    for name in ("ablation.json", "face_crops.npz"):
+        if not (args.run / name).is_file():
+            raise InputFileError(args.run / name, "is missing", "Give the --out folder of a `main.py bench ablation "
+                                 "run` made where mediapipe was missing (a run made with it has its lip sync already)")
     report = json.loads((args.run / "ablation.json").read_text(encoding="utf-8"))
     segments, fps = load_eval_set(args.eval)
+    used = [(s["speech"], s["identity_seed"], s["frames"]) for s in report["segments"]]
+    if used != [(s.speech, s.identity_seed, len(s.keypoints)) for s in segments]:
+        raise InputFileError(args.eval, "is not the evaluation set this run rendered",
+                             f"Give the run's own --eval ({report['eval']})")
     with np.load(args.run / "face_crops.npz", allow_pickle=False) as data:
         labels = [str(x) for x in data["labels"]]
         crops = {label: [data[f"c{i}_{j}"] for j in range(len(segments))] for i, label in enumerate(labels)}
@@ -652,12 +674,10 @@ def main(argv: list[str]) -> int:
             return run(args)
         return finish(args)
     except (PodiumError, ValueError) as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
 if __name__ == "__main__":
-    import sys
-
     raise SystemExit(main(sys.argv[1:]))
 
