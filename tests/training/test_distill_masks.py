@@ -31,14 +31,7 @@ from training.models.transformer import randomize_
 CHUNKS = 5  # 10 frames: the tiny cache (4 frames, top-2) fills, selects and evicts
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine, OpenMP threads spinning against other processes make these
-    small steps ten times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

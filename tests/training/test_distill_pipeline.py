@@ -24,13 +24,7 @@ TEACHER = preset("tiny").with_(chunk_frames=4)
 RUN = ["--workers", "0", "--device", "cpu", "--batch-clips", "1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread (see test_distill_training.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

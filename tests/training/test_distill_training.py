@@ -28,14 +28,7 @@ TEACHER = preset("tiny").with_(chunk_frames=4)  # the teacher's clip: 4 frames
 STUDENT = preset("tiny")  # chunks of 2, cache 4, top-2, times (0, 0.5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine, OpenMP threads spinning against other processes make these
-    small steps ten times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
