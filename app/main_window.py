@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.avatar_panel import QtAvatarPanel, dropped_image
+from app.avatar_panel import QtAvatarPanel
 from app.engine_bridge import QtEngineBridge
 from app.microphone_panel import QtMicrophonePanel
 from app.offline_render import QtOfflineRender
@@ -436,14 +436,10 @@ class QtMainWindow(QMainWindow):
     # -- drag and drop, closing -----------------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if dropped_image(event) is not None:
-            event.acceptProposedAction()
+        self.avatar_panel.dragEnterEvent(event)  # a photo dropped anywhere on the window goes to the avatar panel
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        path = dropped_image(event)
-        if path is not None:
-            event.acceptProposedAction()
-            self.avatar_panel.add_photo(path)
+        self.avatar_panel.dropEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self._status_timer.stop()
