@@ -383,8 +383,11 @@ class QtMainWindow(QMainWindow):
     def _on_engine_event(self, event: EngineEvent) -> None:
         if event.level == "info":
             self.statusBar().showMessage(event.message, 8000)
-            if event.topic == "renderer":
-                self._confirmed_render = self.settings.render
+            if event.installed is not None:  # what was installed, not what was asked for since
+                installed = event.installed
+                portrait = None if installed.portrait == paths.default_portrait() else str(installed.portrait)
+                self._confirmed_render = replace(self.settings.render, portrait=portrait, renderer=installed.choice,
+                                                 pack=installed.pack)
             if event.topic == "recording":
                 self._set_checked(self.record_button, False)
                 self.message_bar.show_message("info", event.message, "recording")

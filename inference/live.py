@@ -80,12 +80,23 @@ Level = Literal["info", "warning", "error"]
 
 
 @dataclass(frozen=True)
+class InstalledRenderer:
+    """What a renderer switch installed: the portrait, the renderer as chosen ("auto", ...) and the pack."""
+
+    portrait: Path
+    choice: str
+    pack: str | None
+
+
+@dataclass(frozen=True)
 class EngineEvent:
-    """Something to tell the user. ``topic`` says which part of the window it concerns."""
+    """Something to tell the user. ``topic`` says which part of the window it concerns; ``installed`` comes with
+    the news of a renderer switch, so a window that has asked for another one since knows what this one was."""
 
     level: Level
     topic: Topic
     message: str
+    installed: InstalledRenderer | None = None
 
 
 @dataclass(frozen=True)
@@ -800,15 +811,15 @@ class LiveEngine:
         self.renderer.install(renderer)
         self._portrait, self._renderer_choice, self._pack = portrait_path, choice, pack
         self._emit("info", "renderer", f"Showing {portrait_path.name} with the {renderer.name} renderer on "
-                                       f"{renderer.device}.")
+                                       f"{renderer.device}.", InstalledRenderer(portrait_path, choice, pack))
 
     # -- failures and reports ----------------------------------------------------------------------------------
 
-    def _emit(self, level: Level, topic: Topic, message: str) -> None:
+    def _emit(self, level: Level, topic: Topic, message: str, installed: InstalledRenderer | None = None) -> None:
         log.log({"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}[level], "%s: %s", topic,
                 message)
         if self.on_event is not None:
-            self.on_event(EngineEvent(level, topic, message))
+            self.on_event(EngineEvent(level, topic, message, installed))
 
     def _microphone_event(self, event: MicrophoneEvent) -> None:
         level: Level = "info" if event.kind in ("opened", "restored") else "warning"

@@ -169,6 +169,21 @@ def test_a_pack_that_fails_to_load_shows_a_message(qtbot, engine_factory, monkey
     w.close()
 
 
+def test_a_late_confirmation_does_not_hide_a_newer_failed_choice(window):
+    """The engine's news that the first renderer is up can reach the window after the presenter chose another;
+    when that other one then fails, the window goes back to what the engine installed, not to the failed choice."""
+    from inference import paths
+    from inference.live import EngineEvent, InstalledRenderer
+
+    before = window.settings.render
+    window.settings = dataclasses.replace(window.settings, render=dataclasses.replace(before, renderer="student"))
+    window._on_engine_event(EngineEvent("info", "renderer", "Showing the default portrait with the pose map.",
+                                        InstalledRenderer(paths.default_portrait(), before.renderer, before.pack)))
+    window._on_engine_event(EngineEvent("error", "renderer", "The student renderer cannot start: no GPU."))
+    assert window.settings.render == before
+    assert window.avatar_panel.renderer.currentData() == before.renderer
+
+
 def test_no_camera_driver_shows_how_to_get_one(qtbot, fake_microphone, monkeypatch):
     from inference.live import LiveEngine
     from inference.sources.microphone import MicrophoneSource
