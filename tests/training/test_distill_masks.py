@@ -143,6 +143,50 @@ def test_teacher_forcing_predicts_every_step_and_fills_the_cache_from_the_contex
         rollout.run(reference, keypoints[:2], pose[:2])
 
 
+def test_clips_streamed_side_by_side_are_each_what_they_are_alone(student, stream_inputs):
+    """run_batch (one network call per chunk and step for all clips) against run (one clip at a time), both ways
+    of streaming: teacher forcing with a context, and self rollout with noise and exit steps."""
+    keypoints, pose, portrait = stream_inputs
+    other = keypoints.copy()
+    other[:, :, 1] += 0.05  # a second clip whose poses (and so selections and masks) differ
+    other[2:5, :, 0] -= 0.1
+    other_pose = torch.from_numpy(np.stack([draw_pose_map(k, (student.config.size,) * 2) for k in other]))
+    clips = np.stack([keypoints, other])
+    poses = torch.stack([pose, other_pose])
+    transformer = student.transformer
+    config = student.config
+    latent_shape = (config.latent_channels, config.latent_size, config.latent_size)
+    g = torch.Generator().manual_seed(7)
+    forced = torch.randn(2, len(config.timesteps), len(keypoints), *latent_shape, generator=g)
+    context = torch.randn(2, len(keypoints), *latent_shape, generator=g)
+    noise = torch.randn(len(config.timesteps), 2, len(keypoints), *latent_shape, generator=g)
+    chunk = config.chunk_frames
+    exits = [1, 0, 1, 1, 0]
+
+    def noise_of(clip_indices):  # the same noise per clip whichever way the clips are streamed
+        calls = iter(range(len(keypoints) // chunk))
+
+        def draw(steps, shape):
+            c = next(calls)
+            return [noise[i, clip_indices, c * chunk:(c + 1) * chunk].flatten(0, 1) for i in range(steps)]
+        return draw
+
+    with torch.no_grad():
+        portraits = rgb_from_uint8(torch.from_numpy(np.stack([portrait, portrait[::-1].copy()])))
+        latents = student.autoencoder.encode(portraits)
+        rollout = StreamRollout(transformer)
+        both = rollout.run_batch(encode_reference(transformer, latents), clips, poses, forced=forced, context=context)
+        free = rollout.run_batch(encode_reference(transformer, latents), clips, poses, noise=noise_of([0, 1]),
+                                 exit_steps=exits)
+        for b in range(2):
+            reference = encode_reference(transformer, latents[b:b + 1])
+            alone = rollout.run(reference, clips[b], poses[b], forced=forced[b], context=context[b])
+            assert torch.allclose(both.predictions[b], alone.predictions, atol=1e-5)
+            alone = rollout.run(reference, clips[b], poses[b], noise=noise_of([b]), exit_steps=exits)
+            assert torch.allclose(free.x0[b], alone.x0, atol=1e-5)
+    assert not torch.allclose(both.predictions[0], both.predictions[1])
+
+
 def test_clip_attention_is_the_forward_pass_over_the_clips_region_layout():
     """The teacher's batched clip attention (denoise_clips + ClipAttention) computes what the student graph
     computes over the whole clip with the layout as token order and the block mask (the exported teacher)."""

@@ -88,22 +88,20 @@ class DmdTrainer:
     # -- samples ------------------------------------------------------------------------------------------
 
     def exit_steps(self, chunks: int) -> list[int]:
-        """A random exit step for each chunk."""
+        """A random exit step for each chunk (shared by the clips streamed side by side)."""
         steps = self.rollout.steps
         return torch.randint(0, steps, (chunks,), generator=self.draws).tolist()
 
     def samples(self, clips: DeviceClips) -> torch.Tensor:
         """The student's samples of a batch of clips, ``[B, T, C, h, w]`` (differentiable when grad is enabled)."""
         chunks = clips.pose.shape[1] // self.student.config.chunk_frames
-        noise = torch_noise(self.noise, self.device)
-        out = []
         with autocast(self.device):
-            for b in range(clips.clips):
-                reference = encode_reference(self.student, clips.reference[b:b + 1])
-                out.append(self.rollout.run(reference, clips.keypoints[b], clips.pose[b], noise=noise,
+            reference = encode_reference(self.student, clips.reference)
+            result = self.rollout.run_batch(reference, clips.keypoints, clips.pose,
+                                            noise=torch_noise(self.noise, self.device),
                                             exit_steps=self.exit_steps(chunks),
-                                            grad_through_cache=self.settings.grad_through_cache).x0)
-        return torch.stack(out).float()
+                                            grad_through_cache=self.settings.grad_through_cache)
+        return result.x0.float()
 
     def _scores(self, network: VideoTransformer, noisy: torch.Tensor, t: torch.Tensor, clips: DeviceClips) -> torch.Tensor:
         attention = clip_attention(self.spec, keypoints=clips.keypoints, arrays=clips.masks, device=noisy.device)

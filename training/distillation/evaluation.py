@@ -49,14 +49,11 @@ def student_latents(transformer: VideoTransformer, clips: DeviceClips, seed: int
     """The student's streamed samples of a batch of clips (every step of its schedule, as the runtime runs)."""
     device = clips.pose.device
     generator = torch.Generator(device=device).manual_seed(seed)
-    rollout = StreamRollout(transformer, sparse=sparse)
-    out = []
     with autocast(device):
-        for b in range(clips.clips):
-            reference = encode_reference(transformer, clips.reference[b:b + 1])
-            out.append(rollout.run(reference, clips.keypoints[b], clips.pose[b],
-                                   noise=torch_noise(generator, device)).x0.float())
-    return torch.stack(out)
+        reference = encode_reference(transformer, clips.reference)
+        result = StreamRollout(transformer, sparse=sparse).run_batch(reference, clips.keypoints, clips.pose,
+                                                                     noise=torch_noise(generator, device))
+    return result.x0.float()
 
 
 def evaluate(sample: str, transformer: VideoTransformer, autoencoder: Autoencoder, heldout: DataLoader,

@@ -20,21 +20,16 @@ def regression_loss(student: VideoTransformer, batch: dict[str, torch.Tensor], d
                     grad_through_cache: bool = True, backward: bool = True) -> float:
     """The ODE-regression loss of a batch of pairs (:class:`.ode_pairs.OdePairs` items, collated).
 
-    Streams one clip at a time and, with ``backward``, back-propagates each clip's share (``loss / B``) at once
-    so only one clip's graph is alive. Returns the batch's mean loss.
+    Streams the batch's clips side by side (:meth:`.rollout.StreamRollout.run_batch`: one network call per chunk
+    and step for all of them) and, with ``backward``, back-propagates the loss. Returns the batch's mean loss.
     """
-    rollout = StreamRollout(student)
-    clips = batch["x0"].shape[0]
-    total = 0.0
-    for b in range(clips):
-        states = batch["states"][b].to(device, non_blocking=True)
-        target = batch["x0"][b].to(device, non_blocking=True)
-        with torch.set_grad_enabled(backward), autocast(device):
-            reference = encode_reference(student, batch["reference"][b:b + 1].to(device))
-            result = rollout.run(reference, batch["keypoints"][b].numpy(), batch["pose"][b].to(device), forced=states,
-                                 context=target, grad_through_cache=grad_through_cache)
-            loss = torch.nn.functional.mse_loss(result.predictions.float(), target.expand_as(result.predictions))
-        if backward:
-            (loss / clips).backward()
-        total += loss.item()
-    return total / clips
+    states = batch["states"].to(device, non_blocking=True)
+    target = batch["x0"].to(device, non_blocking=True)
+    with torch.set_grad_enabled(backward), autocast(device):
+        reference = encode_reference(student, batch["reference"].to(device))
+        result = StreamRollout(student).run_batch(reference, batch["keypoints"].numpy(), batch["pose"].to(device),
+                                                  forced=states, context=target, grad_through_cache=grad_through_cache)
+        loss = torch.nn.functional.mse_loss(result.predictions.float(), target[:, None].expand_as(result.predictions))
+    if backward:
+        loss.backward()
+    return loss.item()

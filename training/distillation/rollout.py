@@ -124,57 +124,93 @@ class StreamRollout:
         Raises:
             ValueError: inconsistent arguments (no noise and no forced states, a partial chunk, bad steps).
         """
+        result = self.run_batch(reference, np.asarray(keypoints)[None], pose[None], noise=noise,
+                                forced=None if forced is None else forced[None],
+                                context=None if context is None else context[None], exit_steps=exit_steps,
+                                grad_through_cache=grad_through_cache)
+        result.x0 = result.x0[0]
+        result.predictions = None if result.predictions is None else result.predictions[0]
+        return result
+
+    def run_batch(self, reference: Reference, keypoints: np.ndarray, pose: torch.Tensor, *,
+                  noise: NoiseSource | None = None, forced: torch.Tensor | None = None,
+                  context: torch.Tensor | None = None, exit_steps: Sequence[int] | None = None,
+                  grad_through_cache: bool = True) -> Rollout:
+        """Streams B clips side by side, each exactly as :meth:`run` streams it alone, in one network call per
+        chunk and step for all of them (at batch 1 a GPU is bound by launching kernels, not by computing).
+
+        Arguments as :meth:`run` with a leading clip axis: ``reference`` of ``[B, C, h, w]`` portraits,
+        ``keypoints`` ``[B, L, 134, 3]``, ``pose`` ``[B, L, H, W, 3]``, ``forced`` ``[B, S, L, C, h, w]``,
+        ``context`` ``[B, L, C, h, w]``; ``noise`` draws ``[B · chunk, C, h, w]`` per step; ``exit_steps`` is
+        shared by the clips. Returns ``x0`` ``[B, L, C, h, w]``, ``predictions`` ``[B, S, L, C, h, w]`` and the
+        first clip's plans and attentions.
+        """
         config = self.config
-        frames, chunk = len(keypoints), config.chunk_frames
+        clips, frames = keypoints.shape[:2]
+        chunk = config.chunk_frames
         if frames % chunk or frames == 0:
             raise ValueError(f"a clip must be a whole number of {chunk}-frame chunks, got {frames} frames")
         if (noise is None) == (forced is None):
             raise ValueError("give either noise (self rollout) or forced states (teacher forcing)")
-        if forced is not None and forced.shape[0] != self.steps:
-            raise ValueError(f"teacher forcing needs one state per timestep ({self.steps}), got {forced.shape[0]}")
+        if forced is not None and forced.shape[1] != self.steps:
+            raise ValueError(f"teacher forcing needs one state per timestep ({self.steps}), got {forced.shape[1]}")
         chunks = frames // chunk
         if exit_steps is not None and (len(exit_steps) != chunks or not all(0 <= s < self.steps for s in exit_steps)):
             raise ValueError(f"exit_steps needs one step in 0..{self.steps - 1} per chunk ({chunks})")
         device = pose.device
-        planner = planner_for(config, sparse=self.sparse)
+        planners = [planner_for(config, sparse=self.sparse) for _ in range(clips)]
         embedding, reference_kv = reference
-        slots: dict[int, list[KeyValue]] = {}
+        slots: list[dict[int, list[KeyValue]]] = [{} for _ in range(clips)]
         outputs, predictions, result = [], [], Rollout(x0=torch.empty(0), predictions=None)
-        shape = (chunk, config.latent_channels, config.latent_size, config.latent_size)
+        shape = (clips * chunk, config.latent_channels, config.latent_size, config.latent_size)
         for c in range(chunks):
             window = slice(c * chunk, (c + 1) * chunk)
-            plan = planner.plan(keypoints[window], c * chunk)
-            past = [[slots[s][layer] for s in plan.position_slots if s is not None] for layer in range(config.depth)]
-            if self.sparse:
-                attention = TrainingSparseAttention(*csr_tensors(plan.block_mask, device), config.block_size)
-            else:
-                attention = DenseAttention(torch.tensor([plan.key_length], dtype=torch.int32, device=device))
-            inputs = _ChunkInputs(pose[window], embedding, reference_kv, past, torch.from_numpy(plan.order).to(device),
-                                  torch.from_numpy(plan.restore).to(device), attention)
+            plans = [planner.plan(keypoints[b, window], c * chunk) for b, planner in enumerate(planners)]
+            bound = [[s for s in plan.position_slots if s is not None] for plan in plans]
+            if len({len(b) for b in bound}) != 1:
+                raise AssertionError("clips streamed side by side bind the same number of cached frames")
+            past = [[tuple(torch.cat([slots[b][clip_slots[p]][layer][i] for b, clip_slots in enumerate(bound)])
+                           for i in (0, 1))
+                     for p in range(len(bound[0]))] for layer in range(config.depth)]
+            attention = self._attention(plans, device)
+            order = torch.from_numpy(np.stack([plan.order for plan in plans])).to(device)
+            restore = torch.from_numpy(np.stack([plan.restore for plan in plans])).to(device)
+            inputs = _ChunkInputs(pose[:, window].flatten(0, 1), embedding, reference_kv, past, order, restore,
+                                  attention)
             if forced is not None:
-                chunk_predictions = [self._forward(inputs, forced[i, window], t)[0]
+                chunk_predictions = [self._forward(inputs, forced[:, i, window].flatten(0, 1), t)[0]
                                      for i, (t, _) in enumerate(self.schedule)]
-                predictions.append(torch.stack(chunk_predictions))
+                predictions.append(torch.stack(chunk_predictions).unflatten(1, (clips, chunk)))
                 out = chunk_predictions[-1]
             else:
                 out = self._self_rollout(inputs, noise(self.steps, shape),
                                          exit_steps[c] if exit_steps is not None else self.steps - 1)
-            outputs.append(out)
+            outputs.append(out.unflatten(0, (clips, chunk)))
             if c + 1 < chunks:  # the last chunk's keys and values would never be read
-                clean = context[window] if context is not None else out
+                clean = context[:, window].flatten(0, 1) if context is not None else out
                 with torch.set_grad_enabled(grad_through_cache and torch.is_grad_enabled()):
                     _, present = self._forward(inputs, clean if grad_through_cache else clean.detach(), CLEAN_TIME)
                 tokens = config.tokens_per_frame
-                for f, slot in enumerate(plan.destination_slots):
-                    slots[slot] = [(k[:, :, f * tokens:(f + 1) * tokens], v[:, :, f * tokens:(f + 1) * tokens])
-                                   for k, v in present]
-            for slot in planner.commit(plan):
-                slots.pop(slot, None)
-            result.plans.append(plan)
+                for b, plan in enumerate(plans):
+                    for f, slot in enumerate(plan.destination_slots):
+                        slots[b][slot] = [(k[b:b + 1, :, f * tokens:(f + 1) * tokens],
+                                           v[b:b + 1, :, f * tokens:(f + 1) * tokens]) for k, v in present]
+            for b, (planner, plan) in enumerate(zip(planners, plans, strict=True)):
+                for slot in planner.commit(plan):
+                    slots[b].pop(slot, None)
+            result.plans.append(plans[0])
             result.attentions.append(attention)
-        result.x0 = torch.cat(outputs)
-        result.predictions = torch.cat(predictions, dim=1) if predictions else None
+        result.x0 = torch.cat(outputs, dim=1)
+        result.predictions = torch.cat(predictions, dim=2).transpose(0, 1) if predictions else None
         return result
+
+    def _attention(self, plans: list[ChunkPlan], device: torch.device) -> TrainingSparseAttention | DenseAttention:
+        """The clips' attention for a chunk: their block masks (sparse) or key lengths (dense), one per clip."""
+        if self.sparse:
+            csr = [csr_tensors(plan.block_mask, device) for plan in plans]
+            return TrainingSparseAttention(torch.cat([r for r, _ in csr]), torch.cat([c for _, c in csr]),
+                                           self.config.block_size)
+        return DenseAttention(torch.tensor([plan.key_length for plan in plans], dtype=torch.int32, device=device))
 
     def _forward(self, inputs: _ChunkInputs, latent: torch.Tensor, t: float) -> tuple[torch.Tensor, list[KeyValue]]:
         """One student call on a chunk at time ``t`` (all frames)."""

@@ -197,26 +197,41 @@ class VideoTransformer(nn.Module):
             attention: :class:`~training.models.attention.SparseAttention` (its mask over the keys
                 ``[reference | chunk | past]``) or :class:`~training.models.attention.DenseAttention`.
 
+        Several streams' chunks at once (training): ``token_order`` and ``token_restore`` ``[B, F · N]``, the
+        latents, times and pose maps of the B chunks one after the other (``B · F`` frames), the reference
+        embeddings ``[B, width]``, every key/value tensor with B in its first axis, the attention's mask per
+        stream. The chunks' keys and values then come back as ``[B, heads, F · N, head_dim]``.
+
         Returns:
             (predicted clean latents ``[F, C, h, w]``, per layer the chunk's keys and values
             ``[1, heads, F · N, head_dim]`` in laid-out order, for the cache).
         """
         frames = latent.shape[0]
         width = self.config.width
-        x = self.frame_tokens(latent, pose).reshape(-1, width)[token_order].reshape(frames, -1, width)
+        streams = token_order.shape[0] if token_order.dim() == 2 else 1
+        tokens = self.frame_tokens(latent, pose)
+        if streams == 1 and token_order.dim() == 1:  # the exported graph: one stream, a plain gather
+            x = tokens.reshape(-1, width)[token_order].reshape(frames, -1, width)
+        else:
+            x = _gather_rows(tokens.reshape(streams, -1, width), token_order).reshape(frames, -1, width)
+            if reference_embedding is not None:
+                reference_embedding = reference_embedding.repeat_interleave(frames // streams, dim=0)
         condition = self.condition(timestep, reference_embedding)
         modulations = self._modulations(condition)
         present: list[KeyValue] = []
         for index, block in enumerate(self.blocks):
             shift, scale, gate, mlp_shift, mlp_scale, mlp_gate = block.modulation(modulations)
-            q, k, v = block.attention_inputs(x, shift, scale)
+            q, k, v = block.attention_inputs(x, shift, scale, sequences=streams)
             present.append((k, v))
             past = past_kv[index] if past_kv else ()
             keys = torch.cat([reference_kv[index][0], k, *(p[0] for p in past)], dim=2)
             values = torch.cat([reference_kv[index][1], v, *(p[1] for p in past)], dim=2)
             x = block.finish(x, attention(q, keys, values), gate, mlp_shift, mlp_scale, mlp_gate)
         out = self.head(x, condition)
-        out = out.reshape(-1, out.shape[-1])[token_restore].reshape(frames, -1, out.shape[-1])
+        if token_restore.dim() == 1:
+            out = out.reshape(-1, out.shape[-1])[token_restore].reshape(frames, -1, out.shape[-1])
+        else:
+            out = _gather_rows(out.reshape(streams, -1, out.shape[-1]), token_restore).reshape(frames, -1, out.shape[-1])
         return self.unpatchify(out), present
 
     # -- whole clips, bidirectionally (the teacher) ----------------------------------------------------
@@ -265,6 +280,11 @@ class VideoTransformer(nn.Module):
         """Final modulated norm and linear: tokens ``[F, N, width]`` → patches ``[F, N, C · p · p]``."""
         shift, scale = (condition[:, None] + self.final_table[None]).unbind(1)
         return self.final_linear(self.final_norm(x) * (1 + scale[:, None]) + shift[:, None])
+
+
+def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[b, index[b]]`` for ``x`` ``[B, L, D]`` and ``index`` int64 ``[B, L']``."""
+    return torch.gather(x, 1, index[:, :, None].expand(-1, -1, x.shape[2]))
 
 
 def randomize_(module: nn.Module, seed: int) -> nn.Module:
