@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     regress.add_argument("--cache", type=int, default=StudentConfig.cache_frames, help="cached frames (M)")
     regress.add_argument("--top-k", type=int, default=StudentConfig.top_k, help="cached frames attended (K)")
     regress.add_argument("--init", type=Path, help="student weights that came back: continue with a fresh optimiser")
-    _run_arguments(regress, minutes=3.0, batch_clips=4)
+    _run_arguments(regress, minutes=3.0, batch_clips=16)
     _training_arguments(regress, lr=3e-4)
 
     dmd = sub.add_parser("dmd", help="distribution matching distillation with the region loss")
@@ -151,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     dmd.add_argument("--region-crop", type=int, default=64, help="pixels a side of each region crop")
     dmd.add_argument("--save-critic", action="store_true", help="also write the critic's weights (to continue on "
                      "another machine)")
-    _run_arguments(dmd, minutes=6.0, batch_clips=4)
+    _run_arguments(dmd, minutes=6.0, batch_clips=8)
     _training_arguments(dmd, lr=2e-5)
 
     export = sub.add_parser("export", help="export the student as a model pack with its model card")
