@@ -16,9 +16,13 @@ The graphs (see ``training/export_student.py`` for their inputs and outputs):
   as an additive bias (same result, full cost; used when the custom op cannot load);
 * optional ``student_dense``: the same model attending densely to the whole cache (for comparison).
 
-Each graph comes in one or more precisions (``float32`` for the CPU, ``float16`` for CUDA). A folder
-pack may keep a graph's weights in an external data file beside it (list it in ``files`` too); a zip
-pack cannot (its graphs are loaded from memory).
+Each graph comes in one or more precisions (``float32`` for the CPU, ``float16`` for CUDA). The graphs of
+one precision may keep their weights in one shared file (``weights``: precision → file name, ONNX external
+data): the student, reference and fallback graphs all hold the same transformer, which is then stored once.
+The runtime hands that file to ONNX Runtime from memory (:meth:`ModelPack.weight_files`), so folder and zip
+packs load alike and only verified bytes are used; a graph that points at any other external file fails to
+load with a message. A pack may also hold the portrait it was made for (``portrait``: a PNG or JPEG file
+name, :meth:`ModelPack.portrait`): renderers show it when the user has not chosen a portrait.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from inference.errors import ModelLoadError
 from inference.paths import ASSETS_DIR, user_packs_dir
 
 MANIFEST = "manifest.json"
-PACK_FORMAT = 1
+PACK_FORMAT = 2  # 2: optional shared weight files (``weights``) and the pack's own ``portrait``
 KIND = "iasa-student"
 KEYPOINT_LAYOUT = "dwpose-134"
 REQUIRED_GRAPHS = ("encoder", "reference", "student", "decoder")
@@ -96,6 +100,8 @@ class PackManifest:
     kind: str = KIND
     format: int = PACK_FORMAT
     notes: str = ""
+    weights: dict[str, str] = field(default_factory=dict)  # precision → shared weight file (format 2)
+    portrait: str = ""  # the portrait the pack was made for, a file of the pack ("": none; format 2)
 
     @property
     def latent_size(self) -> tuple[int, int]:
@@ -118,6 +124,8 @@ class PackManifest:
         data = asdict(self)
         data["resolution"] = list(self.resolution)
         data["timesteps"] = list(self.timesteps)
+        if not self.portrait:
+            del data["portrait"]
         return data
 
     @staticmethod
@@ -148,7 +156,9 @@ class PackManifest:
             block_size=reader.integer("block_size", minimum=1), op_version=reader.integer("op_version", minimum=1),
             model=model, graphs=reader.graphs("graphs"), files=reader.hashes("files"),
             license=reader.string("license"), training_data=reader.string("training_data"), kind=kind, format=fmt,
-            notes=str(reader.data.get("notes", "")))
+            notes=str(reader.data.get("notes", "")),
+            weights=reader.weights("weights") if "weights" in reader.data else {},
+            portrait=reader.string("portrait") if reader.data.get("portrait", "") != "" else "")
         _check_consistency(manifest, where)
         return manifest
 
@@ -231,6 +241,13 @@ class _FieldReader:
             raise ModelLoadError(f"{self.where}: the pack lacks the {', '.join(missing)} graph(s); {_REPACK}")
         return out
 
+    def weights(self, key: str) -> dict[str, str]:
+        value = self.mapping(key)
+        for precision, file in value.items():
+            if precision not in PRECISIONS or not isinstance(file, str) or not file:
+                raise self._bad(key, f"precision ({', '.join(PRECISIONS)}) → weight file name")
+        return dict(value)
+
     def hashes(self, key: str) -> dict[str, str]:
         value = self.mapping(key)
         for name, digest in value.items():
@@ -272,6 +289,13 @@ def _check_consistency(m: PackManifest, where: str) -> None:
         for precision, file in variants.items():
             if file not in m.files:
                 fail(f"graph {graph} ({precision}) is {file!r}, which has no sha256 in 'files'")
+    if m.portrait and m.portrait not in m.files:
+        fail(f"the portrait is {m.portrait!r}, which has no sha256 in 'files'")
+    for precision, file in m.weights.items():
+        if file not in m.files:
+            fail(f"the {precision} weights are {file!r}, which has no sha256 in 'files'")
+        if "/" in file or "\\" in file:
+            fail(f"the {precision} weight file {file!r} is not a plain file name inside the pack")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -301,8 +325,26 @@ class ModelPack:
         except KeyError:
             raise ModelLoadError(f"model pack {self.path} has no {precision} {graph} graph (it has "
                                  f"{', '.join(self.precisions(graph)) or 'none'})") from None
+        return self._read(name)
+
+    def weight_files(self, precision: str) -> dict[str, bytes]:
+        """The shared weight file of ``precision`` as ``{name: bytes}`` (empty when its graphs hold their own
+        weights), for ``SessionOptions.add_external_initializers_from_files_in_memory``. The bytes are checked
+        against the manifest's sha256 again, so what ONNX Runtime gets is what was verified."""
+        name = self.manifest.weights.get(precision)
+        if name is None:
+            return {}
+        data = self._read(name, as_bytes=True)
+        _check_hash(self.path, name, hashlib.sha256(data).hexdigest(), self.manifest.files[name])
+        return {name: data}
+
+    def portrait(self) -> bytes | None:
+        """The encoded image (PNG or JPEG) of the portrait the pack was made for, or None."""
+        return self._read(self.manifest.portrait, as_bytes=True) if self.manifest.portrait else None
+
+    def _read(self, name: str, as_bytes: bool = False) -> str | bytes:
         if self._zip_prefix is None:
-            return str(self.path / name)
+            return (self.path / name).read_bytes() if as_bytes else str(self.path / name)
         with zipfile.ZipFile(self.path) as archive:
             return archive.read(self._zip_prefix + name)
 

@@ -15,7 +15,7 @@ Stages, one command each (``training/gpu/distill.sh`` chains them on a GPU machi
 
 * ``ode-pairs``: the teacher's deterministic Euler trajectories on training clips, kept at the student's
   timesteps (:mod:`training.distillation.ode_pairs`).
-* ``regress``: the student (the teacher's weights when ``--student-size teacher``, else fresh) regressed on
+* ``regress``: the student (the teacher's weights, without its least useful blocks when shallower) regressed on
   the pairs while streamed exactly as the runtime streams it (:mod:`training.distillation.regression`).
 * ``dmd``: DMD against the teacher with a fake-score critic, plus the region loss
   (:mod:`training.distillation.dmd`); ``--lambda-region 0`` is the ablation's "+ DMD" row.
@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -54,10 +55,10 @@ from training.distillation.ode_pairs import OdePairs, PairsInfo, ShardWriter, ge
 from training.distillation.packaging import (
     PACK_GRAPHS,
     PACK_LIMIT_BYTES,
-    PACK_STUDENT,
     estimate_pack_bytes,
     export_pack,
     model_card,
+    pack_student_config,
     parameter_counts,
     student_module,
 )
@@ -117,8 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     regress.add_argument("--teacher", type=Path, required=True, help="the teacher the pairs came from")
     regress.add_argument("--autoencoder", type=Path, required=True)
     regress.add_argument("--student-size", default="pack", help="teacher (its architecture and weights), pack "
-                         f"(width {PACK_STUDENT['width']}, depth {PACK_STUDENT['depth']}, heads {PACK_STUDENT['heads']}: "
-                         "fits the 40 MB pack) or WIDTH,DEPTH,HEADS")
+                         "(the teacher with as many of its layers as fit the 40 MB pack, starting from its weights "
+                         "without the blocks that matter least) or WIDTH,DEPTH,HEADS (fresh unless shallower only)")
     regress.add_argument("--chunk", type=int, default=StudentConfig.chunk_frames, help="frames a chunk")
     regress.add_argument("--cache", type=int, default=StudentConfig.cache_frames, help="cached frames (M)")
     regress.add_argument("--top-k", type=int, default=StudentConfig.top_k, help="cached frames attended (K)")
@@ -167,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--training-data", default=DEFAULT_TRAINING_DATA)
     export.add_argument("--metrics", type=Path, action="append", default=[], help="a stage's metrics.json for the "
                         "model card (repeatable)")
+    export.add_argument("--portrait", type=Path, help="the presenter the pack is made for (PNG or JPEG), shown "
+                        "when the user has not chosen a portrait")
     export.add_argument("--size-limit-mb", type=float, default=PACK_LIMIT_BYTES / 1e6, help="0: no limit")
 
     sub.add_parser("sizes", help="parameters and pack sizes of the presets and of the pack-sized student")
@@ -184,7 +187,7 @@ def student_config(teacher: StudentConfig, size: str, *, chunk: int, cache: int,
     if size == "teacher":
         shape = {}
     elif size == "pack":
-        shape = dict(PACK_STUDENT)
+        shape = {"depth": pack_student_config(teacher).depth}
     else:
         try:
             width, depth, heads = (int(v) for v in size.split(","))
@@ -252,14 +255,19 @@ def run_regress(args: argparse.Namespace, run: runtime.Runtime) -> int:
     if frames % config.chunk_frames:
         raise ValueError(f"the pairs' clips have {frames} frames, not a whole number of {config.chunk_frames}-frame "
                          "chunks; choose another --chunk")
-    student, how = _starting_student(args, teacher.transformer, config, run.device)
-    del teacher
-    state = _TrainingState.start(student, args, run, stage="regress")
     sampler = DistributedSampler(pairs, num_replicas=run.world, rank=run.rank, shuffle=True, seed=args.seed)
     data = DataLoader(pairs, batch_size=args.batch_clips, sampler=sampler, num_workers=args.workers, drop_last=True,
                       pin_memory=run.device.type == "cuda", persistent_workers=args.workers > 0)
     if len(data) == 0:
         raise ValueError(f"{len(pairs)} ODE pairs make no batch of {args.batch_clips} clips per GPU; make more pairs")
+    probe = next(iter(data))  # scores a shallower student's choice of blocks (rank 0's choice is broadcast)
+
+    def probe_loss(network: VideoTransformer) -> float:
+        return regression_loss(network.eval(), probe, run.device, backward=False)
+
+    student, how = _starting_student(args, teacher.transformer, config, run.device, probe_loss)
+    del teacher
+    state = _TrainingState.start(student, args, run, stage="regress")
     log = runtime.Log(run)
     log.info(f"student: {how}; {len(pairs)} pairs of {frames} frames; {parameter_counts(config)['transformer']:,} "
              "parameters")
@@ -334,15 +342,16 @@ def run_dmd(args: argparse.Namespace, run: runtime.Runtime) -> int:
 
 
 def _starting_student(args: argparse.Namespace, teacher: VideoTransformer, config: StudentConfig,
-                      device: torch.device) -> tuple[VideoTransformer, str]:
-    """The student a regression starts from: ``--init`` weights, or :func:`student_from` the teacher."""
+                      device: torch.device, loss_of: Callable[[VideoTransformer], float]) -> tuple[VideoTransformer, str]:
+    """The student a regression starts from: ``--init`` weights, or :func:`student_from` the teacher (a shallower
+    student keeps the teacher's blocks whose removal raises ``loss_of`` least)."""
     if args.init:
         student, checkpoint = load_transformer(args.init, device)
         if student.config != config:
             raise ValueError(f"--init {args.init} has another configuration than this run asks for; drop the "
                              "size and streaming options or give matching ones")
         return student.train(), f"weights of {args.init}"
-    student, how = student_from(teacher, config)
+    student, how = student_from(teacher, config, loss_of)
     return student.train(), how
 
 
@@ -450,20 +459,27 @@ class _TrainingState:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.portrait is not None:
+        from inference.sources.portrait import load_portrait
+
+        if args.portrait.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise ValueError(f"--portrait {args.portrait} is not a PNG or JPEG file; give the presenter's picture as one")
+        load_portrait(args.portrait)  # raises with what is wrong when it is not a usable picture
     autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder)
     student, checkpoint = load_transformer(args.student, kinds=("student",))
     check_latent_space(checkpoint.meta, ae_checkpoint, "student")
     stages = {}
     for path in args.metrics:
         metrics = json.loads(path.read_text(encoding="utf-8"))
-        stages[f"{metrics.get('stage', path.parent.name)} ({path.parent.name})"] = metrics
+        stage, run_name = metrics.get("stage", path.parent.name), path.parent.name
+        stages[stage if stage == run_name else f"{stage} ({run_name})"] = metrics
     card = model_card(student.config, name=args.name, version=args.version, stages=stages, license=args.license,
                       training_data=args.training_data)
     report = export_pack(student_module(student, autoencoder), args.out, name=args.name, version=args.version,
                          card=card, license=args.license, training_data=args.training_data,
                          precisions=tuple(args.precision or ["float16"]), graphs=tuple(args.graphs.split(",")),
                          limit_bytes=int(args.size_limit_mb * 1e6) if args.size_limit_mb else None,
-                         notes="IASA student distilled by Podium; see MODEL_CARD.md")
+                         notes="IASA student distilled by Podium; see MODEL_CARD.md", portrait=args.portrait)
     for name, size in report.sizes.items():
         print(f"  {name}: {size / 1e6:.2f} MB")
     print(f"pack written and verified: {report.path} ({report.total / 1e6:.1f} MB)")
@@ -472,14 +488,14 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_sizes() -> int:
     configs = {name: config for name, config in PRESETS.items() if name != "tiny"}
-    configs["pack student"] = PRESETS["teacher"].with_(chunk_frames=2, **PACK_STUDENT)
-    print("| configuration | width | depth | heads | transformer | autoencoder | pack (float16, 4 graphs) |")
+    configs["pack student"] = pack_student_config(PRESETS["teacher"]).with_(chunk_frames=2)
+    print(f"| configuration | width | depth | heads | transformer | autoencoder | pack (float16, {len(PACK_GRAPHS)} graphs) |")
     print("|---|---|---|---|---|---|---|")
     for name, config in configs.items():
         counts = parameter_counts(config)
         print(f"| {name} | {config.width} | {config.depth} | {config.heads} | {counts['transformer'] / 1e6:.2f} M | "
               f"{counts['autoencoder'] / 1e6:.2f} M | ≈ {estimate_pack_bytes(config) / 1e6:.0f} MB |")
-    print(f"\nlimit: {PACK_LIMIT_BYTES / 1e6:.0f} MB (the student and reference graphs each hold the transformer)")
+    print(f"\nlimit: {PACK_LIMIT_BYTES / 1e6:.0f} MB (the graphs share one copy of the weights)")
     return 0
 
 

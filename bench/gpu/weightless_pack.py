@@ -1,14 +1,14 @@
 """Carry a random-weight model pack to a GPU machine without its weights, and give it weights there.
 
-Benchmarks time random-weight packs (speed does not depend on the weights). A 512×512 student graph
-is hundreds of megabytes, more than one device call can carry, while its structure is a few
-megabytes; exporting it on the GPU machine would cost device time. So:
+Benchmarks time random-weight packs (speed does not depend on the weights). A 512×512 student's weights
+are hundreds of megabytes, more than one device call can carry, while the graphs' structure is a few
+megabytes; exporting it on the GPU machine would cost device time. A pack keeps its weights in one shared
+file per precision (the manifest's ``weights``, see :func:`training.pack.share_weights`), so:
 
-* ``strip PACK OUT``: copies the pack with every floating-point initializer of 4 KiB or more turned
-  into a reference to an external ``<graph>.weights`` file that is *not* written;
-* ``fill OUT PACK [--seed N]``: writes those files with random normal values (× 0.02), recomputes the
-  sha256 of every file and writes the manifest, giving a pack that :func:`inference.packs.load_pack`
-  accepts (a folder pack with external weights).
+* ``strip PACK OUT``: copies the pack without its weight files;
+* ``fill OUT PACK [--seed N]``: writes those files with random normal values (× 0.02) where the graphs'
+  external data points, recomputes the sha256 of every file and writes the manifest, giving a pack that
+  :func:`inference.packs.load_pack` accepts.
 
 Usage: python -m bench.gpu.weightless_pack strip|fill SRC DST [--seed N]   (needs the onnx package)
 """
@@ -22,33 +22,25 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, external_data_helper
+from onnx import TensorProto, helper
 
 from inference.packs import MANIFEST, sha256_of
 
-MIN_BYTES = 4096
-ALIGN = 64
-_FLOATS = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16}
-
 
 def strip(pack: Path, out: Path) -> None:
-    """Writes the weightless copy of ``pack`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Writes the weightless copy of ``pack`` into ``out``.
+
+    Raises:
+        ValueError: the pack keeps its weights inside its graphs (rebuild it with training/pack.py).
+    """
     manifest = json.loads((pack / MANIFEST).read_text(encoding="utf-8"))
-    for name in manifest["files"]:
-        if not name.endswith(".onnx"):
-            continue
-        model = onnx.load(str(pack / name))
-        location, offset = Path(name).stem + ".weights", 0
-        for tensor in model.graph.initializer:
-            size = len(tensor.raw_data)
-            if tensor.data_type in _FLOATS and size >= MIN_BYTES:
-                external_data_helper.set_external_data(tensor, location=location, offset=offset, length=size)
-                tensor.ClearField("raw_data")
-                tensor.data_location = TensorProto.EXTERNAL
-                offset += -(-size // ALIGN) * ALIGN
-        onnx.save(model, str(out / name))
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    weights = set(manifest.get("weights", {}).values())
+    if not weights:
+        raise ValueError(f"{pack} has no shared weight files to leave out; rebuild it with training/pack.py")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in [*manifest["files"], MANIFEST]:
+        if name not in weights:
+            shutil.copyfile(pack / name, out / name)
 
 
 def fill(skeleton: Path, out: Path, seed: int = 0) -> None:
@@ -56,26 +48,26 @@ def fill(skeleton: Path, out: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((skeleton / MANIFEST).read_text(encoding="utf-8"))
-    files = {}
-    for name in list(manifest["files"]):
-        if not name.endswith(".onnx"):
+    weights = set(manifest["weights"].values())
+    regions: dict[str, dict[int, tuple[int, np.dtype]]] = {name: {} for name in weights}  # offset → (length, dtype)
+    for name in manifest["files"]:
+        if name in weights:
             continue
-        model = onnx.load(str(skeleton / name), load_external_data=False)
         shutil.copyfile(skeleton / name, out / name)
-        files[name] = sha256_of(out / name)
-        external = [t for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL]
-        if not external:
-            continue
-        location = Path(name).stem + ".weights"
+        if name.endswith(".onnx"):
+            model = onnx.load(str(skeleton / name), load_external_data=False)
+            for tensor in model.graph.initializer:
+                if tensor.data_location == TensorProto.EXTERNAL:
+                    info = {entry.key: entry.value for entry in tensor.external_data}
+                    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+                    regions[info["location"]][int(info["offset"])] = (int(info["length"]), dtype)
+    for location, tensors in regions.items():
         with (out / location).open("wb") as handle:
-            for tensor in external:
-                info = {entry.key: entry.value for entry in tensor.external_data}
-                dtype = _FLOATS[tensor.data_type]
-                values = (0.02 * rng.standard_normal(int(info["length"]) // np.dtype(dtype).itemsize)).astype(dtype)
-                handle.seek(int(info["offset"]))
-                handle.write(values.tobytes())
-        files[location] = sha256_of(out / location)
-    manifest["files"] = files
+            for offset, (length, dtype) in sorted(tensors.items()):
+                values = 0.02 * rng.standard_normal(length // dtype.itemsize)
+                handle.seek(offset)
+                handle.write(values.astype(dtype).tobytes() if dtype.kind == "f" else bytes(length))
+    manifest["files"] = {name: sha256_of(out / name) for name in manifest["files"]}
     manifest["notes"] = (manifest.get("notes", "") + " random weights filled by bench/gpu/weightless_pack.py").strip()
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 

@@ -9,6 +9,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inference.errors import ModelLoadError
@@ -47,7 +48,7 @@ def test_a_good_pack_loads_with_its_settings(tiny_pack):
 @pytest.mark.parametrize(("change", "message"), [
     ({"name": None}, "'name' is missing"),
     ({"fps": "fast"}, "'fps' is 'fast', expected a number"),
-    ({"format": 99}, "format 99, this Podium reads format 1"),
+    ({"format": 99}, "format 99, this Podium reads format 2"),
     ({"kind": "voice"}, "not an 'iasa-student' pack"),
     ({"keypoint_layout": "coco-17"}, "keypoint_layout is 'coco-17'"),
     ({"steps": 3}, "steps is 3 but timesteps lists 2"),
@@ -59,6 +60,9 @@ def test_a_good_pack_loads_with_its_settings(tiny_pack):
     ({"graphs": {"student": {"float32": "student.onnx"}}}, "lacks the encoder, reference, decoder graph"),
     ({"graphs": {"encoder": {"int8": "e.onnx"}}}, "must map precisions"),
     ({"files": {"student.onnx": "abc"}}, "not 64 lowercase hex digits"),
+    ({"weights": {"float32": "elsewhere.bin"}}, "the float32 weights are 'elsewhere.bin', which has no sha256"),
+    ({"weights": {"int8": "weights.bin"}}, "'weights' is"),
+    ({"weights": ["weights.bin"]}, "'weights' is"),
 ])
 def test_bad_manifests_are_named_field_by_field(pack_copy, change, message):
     edit_manifest(pack_copy, **change)
@@ -122,6 +126,47 @@ def test_a_graph_from_another_pack_is_refused(pack_copy):
         StudentEngine(load_pack(pack_copy), provider="cpu", attention="sparse")
 
 
+def test_graphs_share_one_copy_of_their_weights(tiny_pack):
+    """The student, fallback, dense and reference graphs all hold the transformer: the pack stores it once."""
+    from training.distillation.packaging import parameter_counts
+
+    pack = load_pack(tiny_pack[0])
+    assert pack.manifest.weights == {"float32": "weights_float32.bin"}
+    counts = parameter_counts(tiny_pack[1].config)
+    one_copy = 4 * (counts["transformer"] + counts["autoencoder"])
+    assert one_copy <= (pack.path / "weights_float32.bin").stat().st_size <= 1.1 * one_copy
+    for graph in pack.manifest.graphs.values():
+        assert (pack.path / graph["float32"]).stat().st_size < 0.2 * one_copy  # structure only
+
+
+def test_a_graph_pointing_outside_the_pack_is_refused(pack_copy, tmp_path):
+    import onnx
+
+    from inference.render.student.engine import StudentEngine
+
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 4_000_000)
+    model = onnx.load(str(pack_copy / "decoder.onnx"), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../secret.bin"
+    onnx.save_model(model, str(pack_copy / "decoder.onnx"))
+    data = json.loads((pack_copy / MANIFEST).read_text())
+    data["files"]["decoder.onnx"] = hashlib.sha256((pack_copy / "decoder.onnx").read_bytes()).hexdigest()
+    (pack_copy / MANIFEST).write_text(json.dumps(data))
+    before = snapshot(pack_copy)
+    with pytest.raises(ModelLoadError, match=r"cannot load the float32 decoder graph .*secret.bin not found.*rebuild"):
+        StudentEngine(load_pack(pack_copy), provider="cpu", attention="sparse")
+    assert snapshot(pack_copy) == before
+
+
+def test_a_damaged_weight_file_is_named(pack_copy):
+    blob = pack_copy / "weights_float32.bin"
+    blob.write_bytes(blob.read_bytes()[:-8] + b"\1" * 8)
+    with pytest.raises(ModelLoadError, match="weights_float32.bin is damaged or was changed"):
+        load_pack(pack_copy)
+
+
 def test_zip_packs_load_and_damaged_ones_are_named(tiny_pack, tmp_path):
     archive = tmp_path / "tiny.zip"
     with zipfile.ZipFile(archive, "w") as z:
@@ -129,6 +174,17 @@ def test_zip_packs_load_and_damaged_ones_are_named(tiny_pack, tmp_path):
             z.write(file, f"tiny/{file.name}")
     pack = load_pack(archive)
     assert pack.is_zip and isinstance(pack.graph_source("decoder", "float32"), bytes)
+    from inference.render.student.engine import StudentEngine
+
+    portrait = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    keypoints = np.zeros((2, 134, 3), dtype=np.float32)
+    keypoints[:, :, :2], keypoints[:, :, 2] = 0.5, 1.0
+    frames = []
+    for source in (archive, tiny_pack[0]):  # the weights come from memory either way: the same frames
+        engine = StudentEngine(load_pack(source), provider="cpu", attention="sparse", seed=2)
+        engine.set_reference(portrait)
+        frames.append(engine.render_chunk(keypoints)[0])
+    np.testing.assert_array_equal(frames[0], frames[1])
     broken = tmp_path / "broken.zip"
     broken.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     with pytest.raises(ModelLoadError, match="neither a folder nor a zip|damaged zip"):

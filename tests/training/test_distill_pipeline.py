@@ -95,7 +95,8 @@ def test_export_makes_a_pack_the_app_loads_and_streams(pipeline, inputs):
                     "--metrics", str(pipeline / "sparse" / "metrics.json")]) == 0
     pack = load_pack(out)
     assert pack.manifest.files["MODEL_CARD.md"] and set(pack.manifest.graphs) == {"encoder", "reference", "student",
-                                                                                   "decoder"}
+                                                                                   "student_fallback", "decoder"}
+    assert pack.manifest.weights == {"float32": "weights_float32.bin"}  # the graphs share one copy of the weights
     card = (out / "MODEL_CARD.md").read_text()
     assert "ArcFace" in card and "LPIPS" in card and "Held-out" in card and "test weights" in card
     if not ops.availability()[0]:
@@ -112,7 +113,7 @@ def test_export_refuses_a_pack_over_the_size_limit_and_writes_nothing(pipeline, 
                       "--out", str(out), "--name", "x", "--version", "0", "--license", "test",
                       "--precision", "float32", "--size-limit-mb", "0.5"])
     message = capsys.readouterr().err
-    assert status == 1 and "over the 0 MB limit" in message and "--student-size pack" in message
+    assert status == 1 and "over the 0 MB limit" in message and "--student-size" in message
     assert not out.exists()
 
 

@@ -105,6 +105,47 @@ def test_regression_lowers_its_loss_on_a_fixed_batch():
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+def test_a_shallower_student_keeps_the_teacher_blocks_it_needs_most():
+    """A 3-layer teacher whose middle block does nothing (its output projections are zero): the 2-layer student
+    drops exactly that block, keeps the others' weights in order, and predicts what the teacher predicts."""
+    from training.distillation.weights import choose_dropped_blocks, student_from, without_blocks
+
+    config = STUDENT.with_(depth=3)
+    teacher = randomize_(VideoTransformer(config), seed=7).eval()
+    for layer in (teacher.blocks[1].proj, teacher.blocks[1].fc2):
+        torch.nn.init.zeros_(layer.weight)  # (no biases)
+    generator = torch.Generator().manual_seed(4)
+    keypoints = presenter_clip(4)[None]
+    batch = {"states": torch.randn(1, 2, 4, 4, 32, 32, generator=generator),
+             "x0": torch.randn(1, 4, 4, 32, 32, generator=generator), "keypoints": torch.from_numpy(keypoints),
+             "reference": torch.randn(1, 4, 32, 32, generator=generator), "pose": _pose(keypoints)}
+    with torch.no_grad():
+        target = _stream_predictions(teacher, batch)
+
+    def loss_of(network: VideoTransformer) -> float:
+        with torch.no_grad():
+            return torch.nn.functional.mse_loss(_stream_predictions(network, batch), target).item()
+
+    shallower = config.with_(depth=2)
+    assert choose_dropped_blocks(teacher, shallower, loss_of) == [1]
+    student, how = student_from(teacher, shallower, loss_of)
+    assert how == "teacher weights without blocks [1]"
+    assert torch.equal(student.blocks[1].fc1.weight, teacher.blocks[2].fc1.weight)
+    assert loss_of(student) < 1e-10
+    assert loss_of(without_blocks(teacher, shallower, [0])) > 1e-4  # a block that matters
+    with pytest.raises(ValueError, match="does not give this depth-2 student"):
+        without_blocks(teacher, shallower, [0, 1])
+    assert student_from(teacher, shallower.with_(width=64, heads=2))[1].startswith("fresh")
+
+
+def _stream_predictions(network: VideoTransformer, batch: dict) -> torch.Tensor:
+    from training.distillation.rollout import StreamRollout, encode_reference
+
+    reference = encode_reference(network, batch["reference"])
+    return StreamRollout(network).run_batch(reference, batch["keypoints"].numpy(), batch["pose"],
+                                            forced=batch["states"], context=batch["x0"]).predictions
+
+
 def _snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
 

@@ -6,9 +6,10 @@ verifies it); ``MODEL_CARD.md`` is added to the pack and to its manifest. Everyt
 temporary folder first: a pack over the size limit is reported (file by file, with the sizes that would
 fit) and nothing is written to the destination.
 
-Sizes: the student and the reference graphs each carry the transformer's weights, the encoder and the
-decoder the autoencoder's; in float16 a pack is about ``2 · (2 · transformer + autoencoder)`` bytes
-(:func:`estimate_pack_bytes`).
+Sizes: the graphs of a precision share one weight file (:func:`training.pack.share_weights`), so the
+transformer is stored once however many graphs hold it; in float16 a pack is about
+``2 · (transformer + autoencoder)`` bytes (:func:`estimate_pack_bytes`). The pack-sized student
+(:func:`pack_student_config`) is the teacher with as many of its layers as fit.
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ from training.pack import build_pack
 
 #: The issue's limit on a pack's files together.
 PACK_LIMIT_BYTES = 40_000_000
-#: What the app needs (no dense-fallback graph: it would add a third copy of the transformer's weights).
-PACK_GRAPHS = ("encoder", "reference", "student", "decoder")
+#: What the app needs, and the dense-attention fallback for machines where the custom op cannot load (its
+#: weights are the student graph's: it costs only its structure).
+PACK_GRAPHS = ("encoder", "reference", "student", "student_fallback", "decoder")
 MODEL_CARD = "MODEL_CARD.md"
-#: The student architecture that fits the limit with the teacher's autoencoder (36.4 MB measured in float16).
-PACK_STUDENT = {"width": 256, "depth": 8, "heads": 4}
 
 
 class PackTooLargeError(ValueError):
@@ -59,10 +59,25 @@ def parameter_counts(config: StudentConfig) -> dict[str, int]:
 
 
 def estimate_pack_bytes(config: StudentConfig, bytes_per_value: int = 2) -> int:
-    """About how large a pack of :data:`PACK_GRAPHS` is (student and reference graphs both hold the transformer;
-    the ONNX overhead is a few percent)."""
+    """About how large a pack of :data:`PACK_GRAPHS` is: one copy of the weights in the shared file, plus the
+    graphs' structure (a few percent)."""
     counts = parameter_counts(config)
-    return int(bytes_per_value * (2 * counts["transformer"] + counts["autoencoder"]) * 1.02)
+    return int(bytes_per_value * (counts["transformer"] + counts["autoencoder"]) * 1.05)
+
+
+def pack_student_config(teacher: StudentConfig, limit_bytes: int = PACK_LIMIT_BYTES) -> StudentConfig:
+    """The deepest student with the teacher's architecture whose float16 pack fits ``limit_bytes``: it starts
+    from the teacher's weights without the blocks that matter least (:mod:`training.distillation.weights`).
+
+    Raises:
+        ValueError: not even one layer fits.
+    """
+    for depth in range(teacher.depth, 0, -1):
+        config = teacher.with_(depth=depth)
+        if estimate_pack_bytes(config) <= limit_bytes:
+            return config
+    raise ValueError(f"no student of the teacher's width {teacher.width} fits a {limit_bytes / 1e6:.0f} MB pack; "
+                     "give --student-size WIDTH,DEPTH,HEADS")
 
 
 def student_module(transformer: VideoTransformer, autoencoder: Autoencoder) -> Student:
@@ -76,8 +91,9 @@ def student_module(transformer: VideoTransformer, autoencoder: Autoencoder) -> S
 def export_pack(student: Student, out: Path, *, name: str, version: str, card: str, license: str,
                 training_data: str, precisions: tuple[str, ...] = ("float16",),
                 graphs: tuple[str, ...] = PACK_GRAPHS, limit_bytes: int | None = PACK_LIMIT_BYTES,
-                notes: str = "") -> PackReport:
-    """Exports ``student`` and builds the pack ``out`` (a new folder) with its model card.
+                notes: str = "", portrait: Path | None = None) -> PackReport:
+    """Exports ``student`` and builds the pack ``out`` (a new folder) with its model card and, if given, the
+    portrait it was made for (shown when the user has not chosen one).
 
     Raises:
         PackTooLargeError: the files together exceed ``limit_bytes`` (nothing is written to ``out``).
@@ -88,17 +104,20 @@ def export_pack(student: Student, out: Path, *, name: str, version: str, card: s
     with tempfile.TemporaryDirectory(prefix="podium-pack-") as tmp:
         files = export_all(student, Path(tmp) / "export", precisions, graphs)
         staged = build_pack(Path(tmp) / "export", Path(tmp) / "pack", student.config, files, name=name,
-                            version=version, license=license, training_data=training_data, notes=notes)
+                            version=version, license=license, training_data=training_data, notes=notes,
+                            portrait=portrait)
         add_model_card(staged, card)
         sizes = {p.name: p.stat().st_size for p in sorted(staged.iterdir())}
         total = sum(sizes.values())
         if limit_bytes is not None and total > limit_bytes:
             listing = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items())
+            try:
+                smaller = f"--student-size pack: depth {pack_student_config(student.config, limit_bytes).depth}"
+            except ValueError:
+                smaller = "--student-size WIDTH,DEPTH,HEADS with fewer parameters"
             raise PackTooLargeError(
                 f"the pack would be {total / 1e6:.1f} MB, over the {limit_bytes / 1e6:.0f} MB limit ({listing}); "
-                f"distil into a smaller student (--student-size pack: width {PACK_STUDENT['width']}, depth "
-                f"{PACK_STUDENT['depth']}, heads {PACK_STUDENT['heads']}, about "
-                f"{estimate_pack_bytes(student.config.with_(**PACK_STUDENT)) / 1e6:.0f} MB) or export fewer graphs")
+                f"distil into a smaller student ({smaller}) or export fewer graphs")
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(staged, out, dirs_exist_ok=True)
     load_pack(out)
@@ -154,7 +173,8 @@ def model_card(config: StudentConfig, *, name: str, version: str, stages: dict[s
         "Podium's default avatar on a CUDA GPU: a cartoon presenter that talks and gestures in real time from the "
         "user's microphone (through the motion stage), in the preview and on the virtual camera, and offline "
         "renders. Trained on synthetic cartoons only: it does not render real people (use the photo rig, or "
-        "train a personal pack from a video of yourself).", "",
+        "train a personal pack from a video of yourself). A pack may carry the presenter it renders best "
+        "(`portrait.png`): Podium shows it whenever the user has not chosen a portrait.", "",
         "## Limits", "",
         "- Only the synthetic presenters' look (flat colours, simple clothes, static background and camera).",
         f"- {config.size}×{config.size}: fingers are a few pixels wide and come out soft; teeth and eyes lose detail.",

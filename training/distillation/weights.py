@@ -3,12 +3,15 @@
 Students are saved like teachers (:func:`training.models.teacher.save_teacher`): the transformer's state dict
 in bf16, as :mod:`training.checkpoints` parts of at most 15 MiB (what comes back from the GPU machine), with
 the configuration (the streaming numbers included: chunk, cache, top-K, timesteps) and the run's facts in
-the manifest. A student may be smaller than its teacher (the shipped pack must stay under 40 MB); it then
-starts from scratch and the ODE regression trains it, else it starts from the teacher's weights.
+the manifest. A student starts from its teacher's weights when it has the teacher's architecture, or the
+teacher's with fewer layers (the shipped pack must stay under 40 MB): then it keeps the teacher's blocks but
+the ones whose removal hurts least (:func:`choose_dropped_blocks`, measured on the regression's own loss).
+Any other shape starts from scratch and the ODE regression trains it alone (slow: see training/runs.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -54,16 +57,66 @@ def load_transformer(path: str | Path, device: torch.device | str = "cpu",
     return transformer.to(device).eval(), checkpoint
 
 
-def student_from(teacher: VideoTransformer, config: StudentConfig) -> tuple[VideoTransformer, str]:
-    """A student of ``config``: the teacher's weights when the architectures match, else a fresh network.
+def is_shallower(teacher: StudentConfig, config: StudentConfig) -> bool:
+    """Whether ``config`` is the teacher's architecture with fewer layers (so it can keep some of its blocks)."""
+    return config.depth < teacher.depth and same_architecture(teacher.with_(depth=config.depth), config)
+
+
+def without_blocks(teacher: VideoTransformer, config: StudentConfig, dropped: Sequence[int]) -> VideoTransformer:
+    """A network of ``config`` holding the teacher's weights without the blocks ``dropped`` (the rest in order).
+
+    Raises:
+        ValueError: ``config`` is not the teacher's architecture with ``len(dropped)`` fewer layers.
+    """
+    kept = [b for b in range(teacher.config.depth) if b not in set(dropped)]
+    if len(kept) != config.depth or not same_architecture(teacher.config.with_(depth=config.depth), config):
+        raise ValueError(f"dropping blocks {list(dropped)} of a depth-{teacher.config.depth} teacher does not give "
+                         f"this depth-{config.depth} student")
+    renumber = {f"blocks.{old}.": f"blocks.{new}." for new, old in enumerate(kept)}
+    state = {}
+    for key, value in teacher.state_dict().items():
+        if key.startswith("blocks."):
+            prefix = ".".join(key.split(".")[:2]) + "."
+            if prefix not in renumber:
+                continue
+            key = renumber[prefix] + key[len(prefix):]
+        state[key] = value
+    student = VideoTransformer(config).to(next(teacher.parameters()).device)
+    student.load_state_dict(state)
+    return student
+
+
+def choose_dropped_blocks(teacher: VideoTransformer, config: StudentConfig,
+                          loss_of: Callable[[VideoTransformer], float]) -> list[int]:
+    """The teacher's blocks a shallower student leaves out, chosen greedily: at each round, the block whose
+    removal gives the lowest ``loss_of(network)`` (the regression loss of a batch, without gradients)."""
+    dropped: list[int] = []
+    for depth in range(teacher.config.depth - 1, config.depth - 1, -1):
+        candidates = [b for b in range(teacher.config.depth) if b not in dropped]
+        losses = {b: loss_of(without_blocks(teacher, config.with_(depth=depth), [*dropped, b])) for b in candidates}
+        dropped.append(min(losses, key=losses.get))
+    return sorted(dropped)
+
+
+def student_from(teacher: VideoTransformer, config: StudentConfig,
+                 loss_of: Callable[[VideoTransformer], float] | None = None) -> tuple[VideoTransformer, str]:
+    """A student of ``config``: the teacher's weights when the architectures match, the teacher's without the
+    blocks :func:`choose_dropped_blocks` picks (by ``loss_of``; the last ones without it) when the student is
+    shallower, else a fresh network.
 
     Returns:
-        ``(student, how)``, ``how`` saying which ("teacher weights" or "fresh: ...").
+        ``(student, how)``, ``how`` saying which ("teacher weights", "teacher weights without blocks ..." or
+        "fresh: ...").
     """
-    student = VideoTransformer(config).to(next(teacher.parameters()).device)
     if same_architecture(teacher.config, config):
+        student = VideoTransformer(config).to(next(teacher.parameters()).device)
         student.load_state_dict(teacher.state_dict())
         return student, "teacher weights"
+    if is_shallower(teacher.config, config):
+        dropped = (choose_dropped_blocks(teacher, config, loss_of) if loss_of is not None
+                   else list(range(config.depth, teacher.config.depth)))
+        return without_blocks(teacher, config, dropped), f"teacher weights without blocks {dropped}"
+    student = VideoTransformer(config).to(next(teacher.parameters()).device)
     return student, (f"fresh: width {config.width}, depth {config.depth} against the teacher's width "
                      f"{teacher.config.width}, depth {teacher.config.depth}")
 

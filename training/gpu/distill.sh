@@ -11,7 +11,9 @@
 #             (on different GPUs when there are several, else one after the other); back: the local teacher's
 #             weights, both metrics and sample sheets
 #   student   ODE pairs from the local teacher, then the pack-sized student's regression on them (all GPUs)
-#   dmd       DMD alone (lambda 0) and DMD + region loss ($LAMBDA_REGION), side by side on the GPUs
+#   dmd       DMD alone (lambda 0) and DMD + region loss ($LAMBDA_REGION), side by side on the GPUs (one after
+#             the other on one GPU, DMD_MINUTES split between them; ROWS=dmd or ROWS=region runs one row alone,
+#             so each can have a whole call)
 #   ablation  needs onnxruntime-gpu (staged parts) and builds the custom op: exports both students as packs and
 #             runs bench/ablation.py with the five rows; back: figures, sheet, face crops, side-by-side clips
 #   fetch RUN any run's weights and metrics (RUN: sparse-local, sparse-global, regress, dmd, region)
@@ -25,7 +27,7 @@
 #   python main.py bench ablation prepare --out out/ablation_eval.npz                           # (needs pocketsphinx)
 #   then call 2 carries out/ (motion banks, evaluation set) and runs `stage && finetune`.
 # Environment: WORK (/tmp/podium-distill), CARRY (.distill-carry), OUT ($OUT of the device call, else $WORK/out),
-# FT_MINUTES (5), PAIRS_MINUTES (2), REGRESS_MINUTES (4), DMD_MINUTES (6.5), LAMBDA_REGION (1.0),
+# FT_MINUTES (5), PAIRS_MINUTES (2), REGRESS_MINUTES (4), DMD_MINUTES (6.5), ROWS ("dmd region"), LAMBDA_REGION (1.0),
 # STUDENT_SIZE (pack), TEACHER_STEPS (25).
 set -uo pipefail
 
@@ -118,26 +120,32 @@ student)
 dmd)
   need "$runs/regress/student.p1of*.ckpt" "$runs/sparse-local/teacher_sparse.p1of*.ckpt" "$bank" "$heldout"
   minutes="${DMD_MINUTES:-6.5}"
+  rows="${ROWS:-dmd region}"
   common=(--student "$runs/regress/student" --teacher "$runs/sparse-local/teacher_sparse" --autoencoder "$ae"
           --bank "$bank" --heldout-bank "$heldout")
-  if [ "$gpus" -gt 1 ]; then
+  lambda() { [ "$1" = dmd ] && echo 0 || echo "${LAMBDA_REGION:-1.0}"; }
+  if [ "$gpus" -gt 1 ] && [ "$rows" = "dmd region" ]; then
     step "DMD alone on GPUs $first_half, DMD + region loss on GPUs $second_half ($minutes min)"
     train dmd "$first_half" training.distill dmd "${common[@]}" --lambda-region 0 --minutes "$minutes" --out "$runs/dmd" &
     alone=$!
-    train region "$second_half" training.distill dmd "${common[@]}" --lambda-region "${LAMBDA_REGION:-1.0}" \
+    train region "$second_half" training.distill dmd "${common[@]}" --lambda-region "$(lambda region)" \
       --minutes "$minutes" --out "$runs/region"
     status=$?
     wait "$alone" || status=1
   else
-    half="$(python3 -c "print(${minutes} / 2)")"
-    step "DMD alone, then DMD + region loss, on one GPU ($half min each)"
-    train dmd 0 training.distill dmd "${common[@]}" --lambda-region 0 --minutes "$half" --out "$runs/dmd"
-    status=$?
-    train region 0 training.distill dmd "${common[@]}" --lambda-region "${LAMBDA_REGION:-1.0}" --minutes "$half" \
-      --out "$runs/region" || status=1
+    count="$(echo $rows | wc -w)"
+    each="$(python3 -c "print(${minutes} / ${count})")"
+    status=0
+    for row in $rows; do
+      step "$row (λ_region $(lambda "$row")) on all GPUs, $each min"
+      train "$row" "$all_gpus" training.distill dmd "${common[@]}" --lambda-region "$(lambda "$row")" \
+        --minutes "$each" --out "$runs/$row" || status=1
+    done
   fi
-  back "dmd=$runs/dmd/student.p*.ckpt" "region=$runs/region/student.p*.ckpt" "dmd=$runs/dmd/metrics.json" \
-    "region=$runs/region/metrics.json" "dmd=$runs/dmd/samples.png" "region=$runs/region/samples.png"
+  files=()
+  for row in $rows; do files+=("$row=$runs/$row/student.p*.ckpt"); done
+  for row in $rows; do files+=("$row=$runs/$row/metrics.json" "$row=$runs/$row/samples.png"); done
+  back "${files[@]}"
   exit "$status"
   ;;
 ablation)
