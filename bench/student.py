@@ -1,21 +1,25 @@
 """The IASA student streaming engine: keypoints in, RGB frames out, through ONNX Runtime (random weights).
 
 Usage: python main.py bench student [--pack DIR | --preset tiny|bundled|paper] [--device cuda|cpu]
-           [--attention sparse,dense] [--seconds 60] [--warmup 4] [--profile] [--keypoints speech|synthetic]
-           [--out DIR]
+           [--attention sparse,dense] [--cuda-graph on,off] [--seconds 60] [--warmup 4] [--profile]
+           [--keypoints speech|synthetic] [--out DIR]
 
 For each attention mode (the sparse student with the custom op, and the same model attending densely
-to its whole cache) it streams ``--seconds`` of keypoints (the motion stage on the bundled speech,
-looped) through one engine, chunk after chunk, and reports:
+to its whole cache), with and without CUDA graphs (``--cuda-graph``; default both on CUDA, off on the
+CPU), it streams ``--seconds`` of keypoints (the motion stage on the bundled speech, looped) through one
+engine, chunk after chunk, and reports:
 
 * frames per second (steady state, every chunk of the stream) and per-chunk time (median, p95);
 * keypoint-in to RGB-out latency when frames arrive live at the pack's fps (simulated from the
   measured chunk times: a chunk starts when its last frame has arrived and the previous chunk is done);
 * cost per frame at 1, 10 and 60 s of stream (the cache is bounded: it should stay flat);
-* the time split: attention / other layers / decoder / mask building / host (pose maps, uploads);
-  attention is GPU kernel time from CUPTI (``--profile``, needs torch) on CUDA, node time from ONNX
-  Runtime's profiler on the CPU;
-* GPU memory (nvidia-smi, before and after the engine is built) and the model's FLOPs per frame.
+* the time split: attention / other layers / decoder / mask building / host (pose maps, uploads) /
+  copies (cached frames into the position buffers, new keys and values into slots); attention is GPU
+  kernel time from CUPTI (``--profile``, needs torch) on CUDA, node time from ONNX Runtime's profiler on
+  the CPU;
+* GPU memory (nvidia-smi, before and after the engine is built) and the model's FLOPs per frame;
+* which sessions replayed CUDA graphs (the engine drops them, with a warning, where ONNX Runtime
+  refuses), and the fps ratio with / without them.
 
 Without ``--pack`` it exports a random-weight pack of ``--preset`` first (needs the train extra).
 """
@@ -120,6 +124,8 @@ def transformer_flops(manifest: PackManifest, kept_keys_per_query: float) -> dic
 @dataclass
 class Run:
     attention: str
+    cuda_graph: bool  # requested
+    graphed: list[str]  # the sessions that replayed CUDA graphs
     chunk_seconds: list[float]
     parts: dict[str, list[float]]
     kept_fraction: float
@@ -138,19 +144,21 @@ def gpu_memory_mib() -> float | None:
 
 
 def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray, warmup: int,
-           profile: bool) -> Run:
+           profile: bool, cuda_graph: bool = False) -> Run:
     from inference.render.student.engine import StudentEngine
 
     before = gpu_memory_mib() if provider == "cuda" else None
     options = {"enable_profiling": True} if profile and provider == "cpu" else None
-    engine = StudentEngine(pack, provider=provider, attention=attention, session_options=options)
+    engine = StudentEngine(pack, provider=provider, attention=attention, session_options=options,
+                           cuda_graph=cuda_graph)
     engine.set_reference(portrait_for(pack.manifest))
     frames = engine.frames
     for i in range(warmup):
         engine.render_chunk(keypoints[i * frames:(i + 1) * frames])
     engine.reset()
     chunks = len(keypoints) // frames
-    parts: dict[str, list[float]] = {k: [] for k in ("plan", "pose_maps", "upload", "steps", "decode", "refresh")}
+    parts: dict[str, list[float]] = {k: [] for k in ("plan", "pose_maps", "upload", "copies", "steps", "decode",
+                                                     "refresh")}
     totals, kept, keys = [], [], []
     block = engine.grid.block_size
     for c in range(chunks):
@@ -174,10 +182,11 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
     elif profile and provider == "cpu":
         attention_gpu = _ort_profile_attention_seconds(engine, chunks)
     memory = after - before if before is not None and after is not None else None
+    graphed = sorted(engine.graphed)  # after the stream: a failed capture drops a session's graphs
     engine.close()  # free the device memory before the next mode is measured
     del engine
     gc.collect()
-    return Run(attention, totals, parts, kept_fraction, keys_per_query, memory, attention_gpu)
+    return Run(attention, cuda_graph, graphed, totals, parts, kept_fraction, keys_per_query, memory, attention_gpu)
 
 
 def _cupti_attention_seconds(engine, keypoints: np.ndarray) -> float | None:  # noqa: ANN001
@@ -248,12 +257,15 @@ def report(run: Run, manifest: PackManifest) -> dict[str, object]:
     other_ms = None if attention_ms is None else parts["steps"] + parts["refresh"] - attention_ms
     return {
         "attention": run.attention,
+        "cuda_graph": "on" if run.cuda_graph else "off",
+        "graphed_sessions": run.graphed,
         "fps": frames * len(run.chunk_seconds) / sum(run.chunk_seconds),
         "chunk_median_ms": chunk["median_ms"], "chunk_p95_ms": chunk["p95_ms"],
         "latency_median_ms": latency["median_ms"], "latency_p95_ms": latency["p95_ms"],
         "per_frame_ms_at": {f"{s}s": per_frame_at(run.chunk_seconds, frames, fps, s) for s in WINDOWS_SECONDS},
         "split_ms_per_chunk": {"attention": attention_ms, "other_layers": other_ms, "decoder": parts["decode"],
                                "mask_building": parts["plan"], "host": parts["pose_maps"] + parts["upload"],
+                               "copies": parts["copies"],
                                "steps_total": parts["steps"], "refresh_total": parts["refresh"]},
         "kept_block_fraction": run.kept_fraction, "keys_per_query": run.keys_per_query,
         "transformer_gflop_per_frame_per_forward": {k: v / 1e9 for k, v in flops.items()},
@@ -262,12 +274,26 @@ def report(run: Run, manifest: PackManifest) -> dict[str, object]:
     }
 
 
+def fps_ratios(results: list[dict[str, object]]) -> list[str]:
+    """Sparse / dense fps at each CUDA graph setting, and CUDA graphs on / off fps for each attention mode."""
+    fps = {(r["attention"], r["cuda_graph"]): r["fps"] for r in results}
+    lines = [f"sparse / dense fps (CUDA graphs {graphs}): {fps['sparse', graphs] / fps['dense', graphs]:.2f}x"
+             for graphs in ("on", "off") if ("sparse", graphs) in fps and ("dense", graphs) in fps]
+    lines += [f"{attention}: CUDA graphs on / off fps: {fps[attention, 'on'] / fps[attention, 'off']:.2f}x"
+              for attention in dict.fromkeys(r["attention"] for r in results)
+              if (attention, "on") in fps and (attention, "off") in fps]
+    return lines
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="main.py bench student", description=__doc__.splitlines()[0])
     parser.add_argument("--pack", type=Path, help="a pack to stream (default: export a random one of --preset)")
     parser.add_argument("--preset", default="tiny", help="tiny, bundled (256x256) or paper (512x512)")
     parser.add_argument("--device", default=None, choices=["cuda", "cpu"])
     parser.add_argument("--attention", default="sparse,dense")
+    parser.add_argument("--cuda-graph", default=None,
+                        help="on, off or on,off: replay the student's and decoder's runs as CUDA graphs "
+                             "(default: on,off on CUDA, off on the CPU)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=int, default=4, help="chunks run before timing")
     parser.add_argument("--profile", action="store_true", help="attribute time to attention kernels")
@@ -283,6 +309,11 @@ def main(argv: list[str]) -> int:
         ort.preload_dlls()
     device = args.device or ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu")
     modes = tuple(args.attention.split(","))
+    graph_settings = tuple((args.cuda_graph or ("on,off" if device == "cuda" else "off")).split(","))
+    if not set(graph_settings) <= {"on", "off"}:
+        parser.error(f"--cuda-graph takes on, off or on,off, not {args.cuda_graph!r}")
+    if device != "cuda" and "on" in graph_settings:
+        parser.error("--cuda-graph on needs --device cuda (CUDA graphs are a feature of the CUDA execution provider)")
     with tempfile.TemporaryDirectory() as tmp:
         if args.pack:
             pack = load_pack(args.pack)
@@ -295,21 +326,23 @@ def main(argv: list[str]) -> int:
         frames_total = int(round(args.seconds * manifest.fps)) // manifest.chunk_size * manifest.chunk_size
         keypoints = motion_keypoints(max(frames_total, manifest.chunk_size * (args.warmup + 1)), manifest.fps,
                                      args.keypoints)
-        results = [report(stream(pack, device, mode, keypoints[:frames_total], args.warmup, args.profile), manifest)
-                   for mode in modes]
+        results = [report(stream(pack, device, mode, keypoints[:frames_total], args.warmup, args.profile,
+                                 cuda_graph=graphs == "on"), manifest)
+                   for mode in modes for graphs in graph_settings]
     name = args.name or f"student-{args.pack.name if args.pack else args.preset}"
-    rows = [[r["attention"], r["fps"], r["chunk_median_ms"], r["chunk_p95_ms"], r["latency_p95_ms"],
+    rows = [[r["attention"], "+".join(r["graphed_sessions"]) or "off", r["fps"], r["chunk_median_ms"], r["chunk_p95_ms"], r["latency_p95_ms"],
              *r["per_frame_ms_at"].values(), r["split_ms_per_chunk"]["attention"] or "n/a",
              r["split_ms_per_chunk"]["other_layers"] or "n/a", r["split_ms_per_chunk"]["decoder"],
-             r["split_ms_per_chunk"]["mask_building"], r["split_ms_per_chunk"]["host"], r["kept_block_fraction"],
+             r["split_ms_per_chunk"]["mask_building"], r["split_ms_per_chunk"]["host"],
+             r["split_ms_per_chunk"]["copies"], r["kept_block_fraction"],
              r["transformer_gflop_per_frame"], r["gpu_memory_mib"] if r["gpu_memory_mib"] is not None else "n/a"]
             for r in results]
-    headers = ["attention", "fps", "chunk med ms", "chunk p95 ms", "live latency p95 ms",
+    headers = ["attention", "CUDA graphs", "fps", "chunk med ms", "chunk p95 ms", "live latency p95 ms",
                *[f"ms/frame @{s}s" for s in WINDOWS_SECONDS], "attn ms/chunk", "other ms/chunk", "decoder ms",
-               "masks ms", "host ms", "kept blocks", "GFLOP/frame", "GPU MiB"]
+               "masks ms", "host ms", "copies ms", "kept blocks", "GFLOP/frame", "GPU MiB"]
     table = format_table(headers, rows)
-    if len(results) == 2:
-        table += f"\n\nsparse / dense fps: {results[0]['fps'] / results[1]['fps']:.2f}x"
+    if ratios := fps_ratios(results):
+        table += "\n\n" + "\n".join(ratios)
     context = (f"{manifest.name}: {manifest.resolution[0]}x{manifest.resolution[1]}, width {manifest.model.width}, "
                f"depth {manifest.model.depth}, {manifest.steps} step(s) + cache refresh, chunks of "
                f"{manifest.chunk_size}, top-{manifest.top_k} of {manifest.cache_frames}, block {manifest.block_size}, "

@@ -73,5 +73,5 @@ done
 step "summary"
 cat "$out/gpu.txt"
 [ -f "$out/verify-cuda.log" ] && grep -E "ok|FAILED|agree" "$out/verify-cuda.log"
-for name in $packs; do grep -E "^\||sparse / dense|^random" "$out/bench-$name.log"; done
+for name in $packs; do grep -E "^\||sparse / dense|on / off|^random" "$out/bench-$name.log"; done
 exit "$status"

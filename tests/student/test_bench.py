@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from bench import common
 from bench import student as bench_student
@@ -22,8 +23,22 @@ def test_the_student_benchmark_runs_on_the_cpu(tiny_pack, tmp_path, monkeypatch)
     for run in (sparse, dense):
         assert run["fps"] > 0 and run["chunk_p95_ms"] >= run["chunk_median_ms"] > 0
         assert run["split_ms_per_chunk"]["attention"] > 0 and run["split_ms_per_chunk"]["mask_building"] > 0
+        assert run["split_ms_per_chunk"]["copies"] > 0
+        assert (run["cuda_graph"], run["graphed_sessions"]) == ("off", [])  # the CPU default
     assert 0 < sparse["kept_block_fraction"] < 1 and dense["kept_block_fraction"] == 1
     assert sparse["keys_per_query"] < dense["keys_per_query"]
+
+
+def test_cuda_graphs_are_benchmarked_on_cuda_only_and_compared(tiny_pack, capsys):
+    with pytest.raises(SystemExit):
+        bench_student.main(["--pack", str(tiny_pack[0]), "--device", "cpu", "--cuda-graph", "on,off"])
+    assert "--cuda-graph on needs --device cuda" in capsys.readouterr().err
+    results = [{"attention": a, "cuda_graph": g, "fps": fps}
+               for a, g, fps in (("sparse", "on", 300.0), ("sparse", "off", 150.0), ("dense", "on", 200.0),
+                                 ("dense", "off", 100.0))]
+    assert bench_student.fps_ratios(results) == [
+        "sparse / dense fps (CUDA graphs on): 1.50x", "sparse / dense fps (CUDA graphs off): 1.50x",
+        "sparse: CUDA graphs on / off fps: 2.00x", "dense: CUDA graphs on / off fps: 2.00x"]
 
 
 def test_live_latency_adds_the_wait_for_the_chunk_and_the_queue():
@@ -45,7 +60,7 @@ def test_a_weightless_pack_gets_weights_back_and_streams(tiny_pack, tmp_path):
     assert skeleton_bytes < sum(p.stat().st_size for p in tiny_pack[0].iterdir()) / 2
     weightless_pack.fill(tmp_path / "skeleton", tmp_path / "pack")
     pack = load_pack(tmp_path / "pack")
-    assert "student.weights" in pack.manifest.files
+    assert not (tmp_path / "skeleton" / "weights_float32.bin").exists() and "weights_float32.bin" in pack.manifest.files
     engine = StudentEngine(pack, provider="cpu", attention="sparse")
     engine.set_reference(np.zeros((256, 256, 3), np.uint8))
     frames, _ = engine.render_chunk(presenter_clip(2))

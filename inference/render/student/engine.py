@@ -1,21 +1,35 @@
 """The streaming engine of the IASA student: keypoint chunks in, RGB frames out, through ONNX Runtime.
 
 Per chunk: plan it on the host (:mod:`inference.render.student.planner`: top-K frame selection,
-region layout, CSR block mask), draw the pose maps, upload the small per-chunk inputs, run the
-student graph once per sampling step, decode, then run the student once more at the clean time to
-write the chunk's keys and values into free cache slots.
+region layout, CSR block mask), draw the pose maps, upload the small per-chunk inputs, copy the
+selected cached frames in, run the student graph once per sampling step, decode, run the student once
+more at the clean time (the refresh) to compute the chunk's keys and values, and copy those out into
+free cache slots.
 
-Tensors stay where the execution provider wants them: every buffer (latents, the reference's and the
-cached frames' keys and values, masks) is allocated once on the device and bound with IO binding;
-the past inputs of the graph are bound *by pointer* to the selected cache slots (one slot holds one
-frame's keys and values for all layers, ``[layers, 2, 1, heads, N, head_dim]``), and the present
-outputs straight into the slots the chunk's frames will occupy, so selecting frames and filling the
-cache copy nothing. Only the rendered frames come back to the host. (CUDA graphs are not used: the
-bindings change from chunk to chunk.)
+Every buffer (latents, the reference's and the cached frames' keys and values, masks, the decoded
+frames) is allocated once on the device and bound once with IO binding, so every run of a graph reads
+and writes the same addresses. A *slot* holds one frame's keys and values for all layers
+(``[layers, 2, 1, heads, N, head_dim]``, contiguous); the graph's past inputs are bound to fixed
+*position buffers* of that shape and its present outputs to fixed *present buffers*. Before the steps,
+a position whose selected frame changed gets a device-to-device copy of that slot (or of the zero
+``empty_slot`` when nothing is selected there; a position that already holds the frame is not copied:
+each slot write gets a new serial number, which the positions remember); after the refresh, the present
+buffers are copied into the chunk's destination slots (:mod:`.device_copy`, ONNX Runtime only). Only the
+rendered frames come back to the host.
+
+Because the addresses never change, the student and decoder runs can replay CUDA graphs (CUDA EP,
+``enable_cuda_graph``): one graph per IO binding, chosen with the run option ``gpu_graph_id``. The
+student has three bindings: even steps (``latents[0] → latents[1]``), odd steps (back) and the refresh
+(x̂ in, x̂ out to a scratch buffer); the decoder one. ONNX Runtime captures a graph on the first run of
+its id on the calling thread (after warm-up runs of its own, so that first run is slow) and replays it
+afterwards; no output of a run is also its input, so those repeated runs change nothing. A session that
+ONNX Runtime refuses to create with graphs, or whose capture fails, is rebuilt without them, with one
+logged warning; the frames are the same either way. The CPU takes the same path without graphs.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -25,11 +39,17 @@ from inference.errors import CustomOpError, DeviceError, ModelLoadError
 from inference.packs import ModelPack
 from inference.render.pose_map import draw_pose_map
 from inference.render.student import masks
+from inference.render.student.device_copy import Copy, DeviceCopier
 from inference.render.student.planner import ChunkPlan, StreamPlanner
 from inference.render.student.sampling import CLEAN_TIME, chunk_noise, schedule
 
+log = logging.getLogger(__name__)
+
 ATTENTION_GRAPHS = {"sparse": "student", "fallback": "student_fallback", "dense": "student_dense"}
 _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16}
+GRAPH_ID_OPTION = "gpu_graph_id"  # ONNX Runtime run option: which captured CUDA graph a run replays
+_REFRESH = 2  # the student's bindings: 0 even steps, 1 odd steps, 2 the refresh
+_EMPTY = 0  # what a position holds after the zero empty_slot was copied there (slot writes count from 1)
 
 
 @dataclass
@@ -38,7 +58,8 @@ class ChunkTimings:
 
     plan: float = 0.0  # frame selection, regions, layout, block mask
     pose_maps: float = 0.0
-    upload: float = 0.0  # per-chunk inputs and bindings
+    upload: float = 0.0  # per-chunk inputs
+    copies: float = 0.0  # cached frames into the position buffers, the chunk's keys and values into slots
     steps: float = 0.0  # the student's sampling steps
     decode: float = 0.0  # decoder, including the copy of the frames to the host
     refresh: float = 0.0  # the cache pass at the clean time
@@ -58,21 +79,28 @@ class StudentEngine:
         precision: "float16" or "float32" (default: float16 on CUDA when the pack has it, float32 on CPU).
         seed: noise seed (a fixed seed renders the same frames).
         session_options: extra ``SessionOptions`` attributes (benchmarks set ``enable_profiling``).
+        cuda_graph: replay the student's and the decoder's runs as CUDA graphs. None (default): on CUDA
+            wherever ONNX Runtime accepts them, off on the CPU; True on the CPU is refused (ValueError);
+            False: never. :attr:`graphed` names the sessions that do.
 
     Raises:
         ModelLoadError, CustomOpError, DeviceError: with what to do.
+        ValueError: an argument out of range.
     """
 
     def __init__(self, pack: ModelPack, *, provider: str = "cuda", attention: str = "auto",
-                 precision: str | None = None, seed: int = 0, session_options: dict | None = None) -> None:
+                 precision: str | None = None, seed: int = 0, session_options: dict | None = None,
+                 cuda_graph: bool | None = None) -> None:
         import onnxruntime as ort
 
         self._ort = ort
         self.pack = pack
         manifest = self.manifest = pack.manifest
         self.provider = provider
+        use_graphs = self._resolve_cuda_graph(cuda_graph)
         self.precision = precision or self._default_precision()
         self.attention = self._resolve_attention(attention)
+        self.student_graph = ATTENTION_GRAPHS[self.attention]
         self.seed = seed
         self.dtype = _NUMPY_TYPES[self.precision]
         self.device = "cuda" if provider == "cuda" else "cpu"
@@ -90,19 +118,32 @@ class StudentEngine:
             aspect=manifest.resolution[0] / manifest.resolution[1])
         self.schedule = schedule(manifest.timesteps, manifest.sampler)
 
-        self.sessions = {name: self._session(name, session_options)
-                         for name in ("encoder", "reference", ATTENTION_GRAPHS[self.attention], "decoder")}
-        self.student = self.sessions[ATTENTION_GRAPHS[self.attention]]
+        self._session_options = session_options
+        self.graphed: set[str] = set()  # the sessions whose runs replay CUDA graphs
+        weights = pack.weight_files(self.precision)  # the graphs' shared weights, handed over from memory
+        graphable = (self.student_graph, "decoder")
+        self.sessions = {name: self._session(name, weights, cuda_graph=use_graphs and name in graphable)
+                         for name in ("encoder", "reference", *graphable)}
         self._check_signatures()
         self._allocate()
-        self._binding = self.student.io_binding()
-        self._bound_positions: list[int | None] = [-1] * self.planner.positions  # -1: never bound
-        self._bind_fixed()
+        self.copier = DeviceCopier(provider, width=max(self.frames, self.planner.positions))
+        self._runs: dict[str, list[tuple[object, object]]] = {}  # graph → its (IOBinding, RunOptions)
+        for graph in graphable:
+            self._bind(graph)
         self.has_reference = False
         self.last_plan: ChunkPlan | None = None
         self.reset()
 
     # -- set-up ---------------------------------------------------------------------------------------
+
+    def _resolve_cuda_graph(self, cuda_graph: bool | None) -> bool:
+        if self.provider == "cuda":
+            return cuda_graph is not False
+        if cuda_graph:
+            raise ValueError(f"cuda_graph=True needs provider='cuda' (CUDA graphs are a feature of ONNX Runtime's "
+                             f"CUDA execution provider); the {self.provider.upper()} provider runs without them: "
+                             f"pass cuda_graph=None or False")
+        return False
 
     def _default_precision(self) -> str:
         available = self.pack.precisions("student")
@@ -134,12 +175,18 @@ class StudentEngine:
                                  f"{attention} attention needs; choose another attention mode or pack")
         return attention
 
-    def _session(self, graph: str, extra_options: dict | None):  # noqa: ANN202 - onnxruntime.InferenceSession
+    def _session(self, graph: str, weights: dict[str, bytes],  # noqa: ANN202 - onnxruntime.InferenceSession
+                 cuda_graph: bool = False):
+        """The session of ``graph``; with ``cuda_graph``, one that captures CUDA graphs if ONNX Runtime
+        accepts that for this graph (else a plain one, with a warning)."""
         ort = self._ort
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        for key, value in (extra_options or {}).items():
+        for key, value in (self._session_options or {}).items():
             setattr(options, key, value)
+        if weights:
+            options.add_external_initializers_from_files_in_memory(list(weights), list(weights.values()),
+                                                                   [len(data) for data in weights.values()])
         if graph == "student":
             from inference import ops
 
@@ -148,15 +195,27 @@ class StudentEngine:
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise DeviceError("ONNX Runtime has no CUDA execution provider here: install onnxruntime-gpu "
                                   "(installer/setup.sh does on a machine with an NVIDIA driver)")
-            providers = [("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]
+            cuda_options = {"device_id": 0} | ({"enable_cuda_graph": "1"} if cuda_graph else {})
+            providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
         source = self.pack.graph_source(graph, self.precision)
         try:
-            return ort.InferenceSession(source, options, providers=providers, disabled_optimizers=["MatMulAddFusion"])
+            session = ort.InferenceSession(source, options, providers=providers,
+                                           disabled_optimizers=["MatMulAddFusion"])
         except Exception as exc:  # onnxruntime raises its own exception types
+            if cuda_graph:
+                self._cuda_graph_off(graph, f"ONNX Runtime refused them ({_first_line(exc)})")
+                return self._session(graph, weights)
             raise ModelLoadError(f"model pack {self.pack.path}: ONNX Runtime cannot load the {self.precision} "
                                  f"{graph} graph ({_first_line(exc)}); rebuild the pack with training/pack.py") from exc
+        if cuda_graph:
+            self.graphed.add(graph)
+        return session
+
+    def _cuda_graph_off(self, graph: str, reason: str) -> None:
+        self.graphed.discard(graph)
+        log.warning("student: the %s graph runs without CUDA graphs (more host time per chunk): %s", graph, reason)
 
     def _check_signatures(self) -> None:
         """The graphs' inputs and outputs must have the shapes the manifest implies ("wrong shapes")."""
@@ -175,7 +234,7 @@ class StudentEngine:
                            for layer in range(model.depth) for p in range(self.planner.positions)}
         student_outputs = {"x0": self.latent_shape} | {f"present_k_{layer}_{f}": self.kv_shape
                                                        for layer in range(model.depth) for f in range(self.frames)}
-        expected[ATTENTION_GRAPHS[self.attention]] = (student_inputs, student_outputs)
+        expected[self.student_graph] = (student_inputs, student_outputs)
         for graph, (inputs, outputs) in expected.items():
             session = self.sessions[graph]
             for kind, declared, wanted in (("input", session.get_inputs(), inputs),
@@ -196,10 +255,16 @@ class StudentEngine:
     def _allocate(self) -> None:
         manifest, model = self.manifest, self.manifest.model
         slot_shape = (model.depth, 2, *self.kv_shape)
-        self._slot_bytes = int(np.prod(self.kv_shape)) * np.dtype(self.dtype).itemsize  # one layer's k or v
+        self._view_bytes = int(np.prod(self.kv_shape)) * np.dtype(self.dtype).itemsize  # one layer's k or v
+        self._slot_bytes = model.depth * 2 * self._view_bytes
         self.slots = [self._value(slot_shape, self.dtype) for _ in range(self.planner.slots)]
+        self.position_buffers = [self._value(slot_shape, self.dtype) for _ in range(self.planner.positions)]
+        self.present_buffers = [self._value(slot_shape, self.dtype) for _ in range(self.frames)]
         self.empty_slot = self._value(slot_shape, self.dtype)
         self.empty_slot.update_inplace(np.zeros(slot_shape, dtype=self.dtype))
+        self._slot_contents: list[int | None] = [None] * self.planner.slots  # serial number of the last write
+        self._position_contents: list[int | None] = [None] * self.planner.positions  # None: unknown
+        self._writes = 0
         self.reference_kv = self._value(slot_shape, self.dtype)
         self.reference_embedding = self._value((1, model.width), self.dtype)
         self.latents = [self._value(self.latent_shape, self.dtype) for _ in range(2)]
@@ -222,18 +287,42 @@ class StudentEngine:
             self.col_idx_host = np.zeros((1, q_blocks * kv_blocks), dtype=np.int32)
             self.row_ptr = self._value(self.row_ptr_host.shape, np.int32)
             self.col_idx = self._value(self.col_idx_host.shape, np.int32)
-        self.image = self._ort.OrtValue.ortvalue_from_shape_and_type([self.frames, height, width, 3], np.uint8,
-                                                                      "cpu", 0)
+        self.image = self._value((self.frames, height, width, 3), np.uint8)
 
-    def _pointer(self, slot: object, layer: int, which: int) -> int:
-        return slot.data_ptr() + (layer * 2 + which) * self._slot_bytes
+    def _bind_view(self, binding: object, name: str, slot: object, layer: int, which: int,
+                   output: bool = False) -> None:
+        """Binds ``name`` to layer ``layer``'s keys (``which`` 0) or values (1) inside a slot-shaped buffer."""
+        bind = binding.bind_output if output else binding.bind_input
+        bind(name, self.device, 0, self.dtype, list(self.kv_shape),
+             slot.data_ptr() + (layer * 2 + which) * self._view_bytes)
 
-    def _bind_view(self, name: str, slot: object, layer: int, which: int, output: bool = False) -> None:
-        bind = self._binding.bind_output if output else self._binding.bind_input
-        bind(name, self.device, 0, self.dtype, list(self.kv_shape), self._pointer(slot, layer, which))
+    def _bind(self, graph: str) -> None:
+        """Makes ``graph``'s IO bindings (the student's three, the decoder's one), each with the run options
+        that select its own CUDA graph when the session has them."""
+        if graph == "decoder":
+            buffers = [({"latent": self.x0}, {"image": self.image})]
+        else:  # even steps, odd steps, the refresh
+            buffers = [({"latent": latent}, {"x0": x0, "latent_next": latent_next}) for latent, x0, latent_next in
+                       ((self.latents[0], self.x0, self.latents[1]), (self.latents[1], self.x0, self.latents[0]),
+                        (self.x0, self.scratch, self.latents[0]))]
+        runs = []
+        for graph_id, (inputs, outputs) in enumerate(buffers, start=1):  # ORT reserves graph id 0
+            binding = self.sessions[graph].io_binding()
+            if graph != "decoder":
+                self._bind_student_fixed(binding)
+            for name, value in inputs.items():
+                binding.bind_ortvalue_input(name, value)
+            for name, value in outputs.items():
+                binding.bind_ortvalue_output(name, value)
+            options = self._ort.RunOptions()
+            if graph in self.graphed:
+                options.add_run_config_entry(GRAPH_ID_OPTION, str(graph_id))
+            runs.append((binding, options))
+        self._runs[graph] = runs
 
-    def _bind_fixed(self) -> None:
-        binding, model = self._binding, self.manifest.model
+    def _bind_student_fixed(self, binding: object) -> None:
+        """Binds what every run of the student shares: the per-chunk inputs, the reference, the position
+        buffers (past) and the present buffers."""
         names = {arg.name for arg in self.student.get_inputs()}
         for name, value in (("noise", self.noise), ("timestep", self.timestep), ("coefficients", self.coefficients),
                             ("pose", self.pose), ("token_order", self.order), ("token_restore", self.restore)):
@@ -245,9 +334,18 @@ class StudentEngine:
         else:
             binding.bind_ortvalue_input("row_ptr", self.row_ptr)
             binding.bind_ortvalue_input("col_idx", self.col_idx)
-        for layer in range(model.depth):
-            self._bind_view(f"reference_k_{layer}", self.reference_kv, layer, 0)
-            self._bind_view(f"reference_v_{layer}", self.reference_kv, layer, 1)
+        for layer in range(self.manifest.model.depth):
+            for which, kind in enumerate("kv"):
+                self._bind_view(binding, f"reference_{kind}_{layer}", self.reference_kv, layer, which)
+                for p, buffer in enumerate(self.position_buffers):
+                    self._bind_view(binding, f"past_{kind}_{layer}_{p}", buffer, layer, which)
+                for f, buffer in enumerate(self.present_buffers):
+                    self._bind_view(binding, f"present_{kind}_{layer}_{f}", buffer, layer, which, output=True)
+
+    @property
+    def student(self):  # noqa: ANN201 - onnxruntime.InferenceSession
+        """The student graph's session."""
+        return self.sessions[self.student_graph]
 
     # -- streaming ------------------------------------------------------------------------------------
 
@@ -272,9 +370,8 @@ class StudentEngine:
         if "reference_embedding" in outputs:
             binding.bind_ortvalue_output("reference_embedding", self.reference_embedding)
         for layer in range(self.manifest.model.depth):
-            for which, name in enumerate((f"reference_k_{layer}", f"reference_v_{layer}")):
-                binding.bind_output(name, self.device, 0, self.dtype, list(self.kv_shape),
-                                    self._pointer(self.reference_kv, layer, which))
+            self._bind_view(binding, f"reference_k_{layer}", self.reference_kv, layer, 0, output=True)
+            self._bind_view(binding, f"reference_v_{layer}", self.reference_kv, layer, 1, output=True)
         session.run_with_iobinding(binding)
         self.has_reference = True
         self.reset()
@@ -300,18 +397,17 @@ class StudentEngine:
         timings.upload = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        run = self.student.run_with_iobinding
-        binding = self._binding
+        self._copy_positions_in(plan)
+        timings.copies = time.perf_counter() - mark
+
+        mark = time.perf_counter()
         self.latents[0].update_inplace(noise[0].astype(self.dtype, copy=False))
-        binding.bind_ortvalue_output("x0", self.x0)
         for step, (t, coefficients) in enumerate(self.schedule):
             self.timestep.update_inplace(np.full(self.frames, t, dtype=np.float32))
             self.coefficients.update_inplace(coefficients)
             if step + 1 < len(noise):
                 self.noise.update_inplace(noise[step + 1].astype(self.dtype, copy=False))
-            binding.bind_ortvalue_input("latent", self.latents[step % 2])
-            binding.bind_ortvalue_output("latent_next", self.latents[(step + 1) % 2])
-            run(binding)
+            self._run(self.student_graph, step % 2)
         timings.steps = time.perf_counter() - mark
 
         mark = time.perf_counter()
@@ -320,13 +416,14 @@ class StudentEngine:
 
         mark = time.perf_counter()
         self.timestep.update_inplace(np.full(self.frames, CLEAN_TIME, dtype=np.float32))
-        binding.bind_ortvalue_input("latent", self.x0)
-        binding.bind_ortvalue_output("x0", self.scratch)
-        binding.bind_ortvalue_output("latent_next", self.latents[0])
-        run(binding)
+        self._run(self.student_graph, _REFRESH)
+        timings.refresh = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        self._copy_presents_out(plan)
         self.planner.commit(plan)
         self.next_index += self.frames
-        timings.refresh = time.perf_counter() - mark
+        timings.copies += time.perf_counter() - mark
         timings.total = time.perf_counter() - start
         return frames, timings
 
@@ -340,40 +437,63 @@ class StudentEngine:
             self.col_idx.update_inplace(self.col_idx_host)
         else:
             self.key_length.update_inplace(np.array([plan.key_length], dtype=np.int32))
-        depth = self.manifest.model.depth
+
+    def _copy_positions_in(self, plan: ChunkPlan) -> None:
+        """Copies each position's selected slot (or the zero empty slot) into its buffer, unless the buffer
+        already holds exactly that (the same write of the same slot)."""
+        copies = []
         for p, slot in enumerate(plan.position_slots):
-            if slot == self._bound_positions[p]:
-                continue
-            value = self.slots[slot] if slot is not None else self.empty_slot
-            for layer in range(depth):
-                self._bind_view(f"past_k_{layer}_{p}", value, layer, 0)
-                self._bind_view(f"past_v_{layer}_{p}", value, layer, 1)
-            self._bound_positions[p] = slot
-        for f, slot in enumerate(plan.destination_slots):
-            for layer in range(depth):
-                self._bind_view(f"present_k_{layer}_{f}", self.slots[slot], layer, 0, output=True)
-                self._bind_view(f"present_v_{layer}_{f}", self.slots[slot], layer, 1, output=True)
+            contents = _EMPTY if slot is None else self._slot_contents[slot]
+            if self._position_contents[p] != contents:
+                source = self.empty_slot if slot is None else self.slots[slot]
+                copies.append(Copy(source.data_ptr(), self.position_buffers[p].data_ptr(), self._slot_bytes))
+                self._position_contents[p] = contents
+        self.copier.copy(copies)
+
+    def _copy_presents_out(self, plan: ChunkPlan) -> None:
+        """Copies the refresh's keys and values of each frame into its destination slot."""
+        copies = []
+        for buffer, slot in zip(self.present_buffers, plan.destination_slots, strict=True):
+            copies.append(Copy(buffer.data_ptr(), self.slots[slot].data_ptr(), self._slot_bytes))
+            self._writes += 1
+            self._slot_contents[slot] = self._writes
+        self.copier.copy(copies)
 
     def _decode(self) -> np.ndarray:
-        session = self.sessions["decoder"]
-        binding = session.io_binding()
-        binding.bind_ortvalue_input("latent", self.x0)
-        binding.bind_ortvalue_output("image", self.image)
-        session.run_with_iobinding(binding)
-        return self.image.numpy().copy()  # numpy() is a view of the bound buffer, which the next chunk reuses
+        """Decodes x̂ into the device image buffer and returns a host copy of it."""
+        self._run("decoder", 0)
+        binding, _ = self._runs["decoder"][0]
+        return binding.copy_outputs_to_cpu()[0]
+
+    def _run(self, graph: str, index: int) -> None:
+        """Runs ``graph`` with its binding ``index``. If a session with CUDA graphs fails (capturing a
+        graph can), it is rebuilt without them and the run repeated: no run overwrites its own inputs."""
+        binding, options = self._runs[graph][index]
+        try:
+            self.sessions[graph].run_with_iobinding(binding, options)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            if graph not in self.graphed:
+                raise
+            self._cuda_graph_off(graph, f"running it with them failed ({_first_line(exc)})")
+            self.sessions[graph] = self._session(graph, self.pack.weight_files(self.precision))
+            self._bind(graph)
+            self._run(graph, index)
 
     def close(self) -> None:
         """Releases the sessions and the device buffers (the engine cannot render afterwards)."""
+        self._runs.clear()
         self.sessions.clear()
-        self.student = self._binding = None
-        self.slots.clear()
+        self.copier = None
+        for buffers in (self.slots, self.position_buffers, self.present_buffers):
+            buffers.clear()
         self.has_reference = False
 
     @property
     def description(self) -> str:
         m = self.manifest
+        graphs = ", CUDA graphs" if self.graphed else ""
         return (f"{m.name} {m.version}, {m.resolution[0]}x{m.resolution[1]}, {self.attention} attention, "
-                f"{self.precision}, {self.provider.upper()}")
+                f"{self.precision}, {self.provider.upper()}{graphs}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ however long the stream.
 Attention calls bind the cached frames at ``positions`` (the graph's past inputs): the top-K
 selection for the sparse student (``positions = top_k``), every cached frame for the dense one
 (``positions = cache_frames``; filled positions come first, so a 1-D key length masks the rest). A
-slot keeps its position from one chunk to the next when it stays selected, so few inputs are re-bound.
+slot keeps its position from one chunk to the next when it stays selected, so few are copied in anew.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ChunkPlan:
         first_index: stream index of the chunk's first frame.
         layouts: per frame, its token layout.
         order, restore: int64 ``[F · N]`` gather / scatter indices (:func:`masks.chunk_token_order`).
-        position_slots: per past position, the slot bound there (None: nothing; bind a dummy).
+        position_slots: per past position, the slot bound there (None: nothing; the engine binds zeros).
         block_mask: bool ``[F · nb, reference_blocks + (F + P) · nb]`` (sparse attention), else None.
         key_length: keys that hold data (dense attention): reference, chunk and filled positions.
         destination_slots: where the chunk's frames' keys and values go.

@@ -1,0 +1,121 @@
+"""The engine's fixed-address data path: cached frames are copied into fixed position buffers (only when
+a position's frame changes) and the chunk's keys and values out of fixed present buffers into slots.
+Streams longer than the cache must still match the torch reference stream frame by frame; CUDA graphs
+are a CUDA-only switch on top (refused on the CPU, dropped with a warning where they fail)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from inference.packs import load_pack
+from inference.render.student.engine import StudentEngine
+from tests.student.poses import presenter_clip
+
+pytest.importorskip("torch", reason="the reference stream needs torch (the train extra)")
+
+CHUNKS = 8  # 16 frames through a cache of 4 frames in 6 slots: slots are rewritten
+
+
+def frame_difference(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+@pytest.mark.parametrize("attention", ["sparse", "dense"])
+def test_a_stream_longer_than_the_cache_matches_the_torch_stream(tiny_pack, attention):
+    from training.export_student import STREAM_TOLERANCE
+    from training.models.student import TorchStream
+
+    pack_path, student = tiny_pack
+    engine = StudentEngine(load_pack(pack_path), provider="cpu", attention=attention, seed=5)
+    reference = TorchStream(student.float().eval(), sparse=attention != "dense", seed=5)
+    copy_calls: list[int] = []
+    copy = engine.copier.copy
+    engine.copier.copy = lambda copies: (copy_calls.append(len(copies)), copy(copies))
+    portrait = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    engine.set_reference(portrait)
+    reference.set_reference(portrait)
+    clip = presenter_clip(CHUNKS * engine.frames)
+
+    # What each position buffer should hold, (slot, frame) or None (zeros), and the copies that takes.
+    held: list[object] = ["unknown"] * engine.planner.positions
+    expected_calls, frames = [], []
+    for c in range(CHUNKS + 3):
+        if c == CHUNKS:  # a new stream over the same slots and positions renders what the first one did
+            engine.reset()
+        window = clip[(c % CHUNKS) * engine.frames:(c % CHUNKS + 1) * engine.frames]
+        cached = {entry.slot: entry.index for entry in engine.planner.entries}
+        ours, _ = engine.render_chunk(window)
+        if c < CHUNKS:
+            worst = frame_difference(ours, reference.render(window))
+            assert worst <= STREAM_TOLERANCE[engine.precision], f"chunk {c}: {worst} of 255"
+        else:
+            assert np.array_equal(ours, frames[c - CHUNKS]), f"chunk {c - CHUNKS} of the second stream"
+        frames.append(ours)
+        now = [None if slot is None else (slot, cached[slot]) for slot in engine.last_plan.position_slots]
+        expected_calls += [sum(a != b for a, b in zip(now, held, strict=True)), engine.frames]  # in, out
+        held = now
+    assert copy_calls == expected_calls
+    if attention == "dense":  # every cached frame is bound; each chunk replaces two of four
+        assert copy_calls[2:2 * CHUNKS:2] == [2] * (CHUNKS - 1)
+
+
+def test_cuda_graphs_are_refused_on_the_cpu(tiny_pack):
+    pack = load_pack(tiny_pack[0])
+    with pytest.raises(ValueError, match=r"cuda_graph=True needs provider='cuda'.*pass cuda_graph=None or False"):
+        StudentEngine(pack, provider="cpu", cuda_graph=True)
+    assert StudentEngine(pack, provider="cpu").graphed == set()  # the default: off on the CPU, no message
+
+
+class _FailsOnce:
+    """A session whose first run fails as a CUDA graph capture can."""
+
+    def __init__(self, session: object) -> None:
+        self.session, self.failed = session, False
+
+    def run_with_iobinding(self, binding: object, options: object = None) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("CUDA failure 900: operation not permitted when stream is capturing")
+        self.session.run_with_iobinding(binding, options)
+
+
+def test_a_session_whose_graph_capture_fails_is_rebuilt_without_graphs(tiny_pack, caplog):
+    pack = load_pack(tiny_pack[0])
+    clip = presenter_clip(6)
+    frames = {}
+    for failing in (False, True):
+        engine = StudentEngine(pack, provider="cpu", attention="sparse", seed=2)
+        engine.set_reference(np.full((256, 256, 3), 120, np.uint8))
+        if failing:  # as if the student's session captured CUDA graphs and its first capture failed
+            engine.graphed.add("student")
+            engine.sessions["student"] = _FailsOnce(engine.sessions["student"])
+        frames[failing] = np.concatenate([engine.render_chunk(clip[i:i + 2])[0] for i in range(0, 6, 2)])
+    assert np.array_equal(frames[True], frames[False])
+    assert engine.graphed == set() and not isinstance(engine.sessions["student"], _FailsOnce)
+    (warning,) = [r for r in caplog.records if r.name == "inference.render.student.engine"]
+    assert warning.levelno == logging.WARNING
+    assert "student graph runs without CUDA graphs" in warning.getMessage()
+    assert "operation not permitted when stream is capturing" in warning.getMessage()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("CUDAExecutionProvider" not in ort.get_available_providers(),
+                    reason="onnxruntime has no CUDA execution provider (the onnxruntime-gpu package provides it)")
+@pytest.mark.parametrize("attention", ["dense", "fallback"])  # the tiny pack is float32: no custom op on CUDA
+def test_cuda_graphs_replay_the_same_frames(tiny_pack, attention):
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+    pack = load_pack(tiny_pack[0])
+    clip = presenter_clip(CHUNKS * 2)
+    frames = {}
+    for cuda_graph in (False, True):
+        engine = StudentEngine(pack, provider="cuda", attention=attention, seed=4, cuda_graph=cuda_graph)
+        assert engine.graphed == ({engine.student_graph, "decoder"} if cuda_graph else set())
+        engine.set_reference(np.full((256, 256, 3), 120, np.uint8))
+        frames[cuda_graph] = np.concatenate([engine.render_chunk(clip[i:i + 2])[0] for i in range(0, len(clip), 2)])
+        assert engine.graphed == ({engine.student_graph, "decoder"} if cuda_graph else set())  # captures worked
+    assert frame_difference(frames[True], frames[False]) <= 1
