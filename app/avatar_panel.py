@@ -4,6 +4,10 @@ Photos the user adds are copied into ``<data folder>/portraits`` so they are
 still listed next time. Whether a photo can be used is decided by the engine
 (on its loader thread); the window calls :meth:`QtAvatarPanel.reject` when it
 cannot, which removes a just-added copy and reselects the portrait in use.
+
+The first portrait, "default", stands for none chosen: the renderer's own
+presenter if it has one (a student model pack's), else the bundled default
+portrait; the window shows which through :meth:`QtAvatarPanel.show_default`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImageReader, QPixmap
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -30,6 +35,8 @@ from inference.render import factory as render_factory
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 THUMB = 84
+DEFAULT_TOOLTIP = ("No portrait chosen: the renderer's own presenter if it has one (an IASA student model pack's), "
+                   "else the bundled default portrait")
 
 
 def user_portraits_dir() -> Path:
@@ -58,13 +65,21 @@ def _thumbnail(path: Path) -> QIcon:
     return QIcon(QPixmap.fromImage(image))
 
 
-class QtAvatarPanel(QGroupBox):
-    """Pick who the avatar is and what draws it."""
+def _rgb_thumbnail(rgb: np.ndarray) -> QIcon:
+    pixels = np.ascontiguousarray(rgb)  # kept alive until scaled() has copied it
+    height, width = pixels.shape[:2]
+    image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QIcon(QPixmap.fromImage(image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                                Qt.TransformationMode.SmoothTransformation)))
 
-    portrait_chosen = Signal(object)  # Path
+
+class QtAvatarPanel(QGroupBox):
+    """Pick who the avatar is and what draws it. A portrait of None means none chosen (the "default" entry)."""
+
+    portrait_chosen = Signal(object)  # Path, or None for none chosen
     renderer_chosen = Signal(str, object)  # renderer choice, pack path or None
 
-    def __init__(self, portrait: Path, renderer: str, pack: str | None) -> None:
+    def __init__(self, portrait: Path | None, renderer: str, pack: str | None) -> None:
         super().__init__("Avatar")
         self.setAcceptDrops(True)
         layout = QVBoxLayout(self)
@@ -116,22 +131,27 @@ class QtAvatarPanel(QGroupBox):
         layout.addWidget(self.pack)
 
         self._current = portrait
+        self._default_icon = _thumbnail(paths.default_portrait())
         self.reload()
         self.show_renderer(renderer, pack)
 
     # -- state --------------------------------------------------------------------------------------
 
     @property
-    def current_portrait(self) -> Path:
+    def current_portrait(self) -> Path | None:
         return self._current
 
     def reload(self) -> None:
-        """List the bundled portraits and the user's photos, selecting the one in use."""
+        """List "default", the other bundled portraits and the user's photos, selecting the one in use."""
         self.portraits.clear()
+        default = QListWidgetItem(self._default_icon, "default")
+        default.setData(Qt.ItemDataRole.UserRole, "")
+        default.setToolTip(DEFAULT_TOOLTIP)
+        self.portraits.addItem(default)
         user_dir = user_portraits_dir()
         user = sorted(p for p in user_dir.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if user_dir.is_dir() else []
-        listed = [*paths.bundled_portraits(), *user]
-        if self._current not in listed and self._current.exists():
+        listed = [p for p in paths.bundled_portraits() if p != paths.default_portrait()] + user
+        if self._current is not None and self._current not in listed and self._current.exists():
             listed.append(self._current)
         for path in listed:
             item = QListWidgetItem(_thumbnail(path), path.stem.replace("_", " "))
@@ -140,23 +160,35 @@ class QtAvatarPanel(QGroupBox):
             self.portraits.addItem(item)
         self.select(self._current)
 
-    def select(self, portrait: Path) -> None:
-        """Mark ``portrait`` as the one in use (emits nothing)."""
+    @staticmethod
+    def _portrait_of(item: QListWidgetItem) -> Path | None:
+        data = item.data(Qt.ItemDataRole.UserRole)
+        return Path(data) if data else None
+
+    def select(self, portrait: Path | None) -> None:
+        """Mark ``portrait`` (None: "default") as the one in use (emits nothing)."""
         self._current = portrait
         for i in range(self.portraits.count()):
             item = self.portraits.item(i)
-            if Path(item.data(Qt.ItemDataRole.UserRole)) == portrait:
+            if self._portrait_of(item) == portrait:
                 self.portraits.setCurrentItem(item)
                 return
+
+    def show_default(self, own_portrait: np.ndarray | None) -> None:
+        """Show on "default" what the renderer in use shows when no portrait is chosen: ``own_portrait`` (RGB
+        uint8), or the bundled default portrait when it has none (emits nothing)."""
+        self._default_icon = (_rgb_thumbnail(own_portrait) if own_portrait is not None
+                              else _thumbnail(paths.default_portrait()))
+        self.portraits.item(0).setIcon(self._default_icon)
 
     def show_renderer(self, renderer: str, pack: str | None) -> None:
         """Show the renderer and pack in use (emits nothing)."""
         self.renderer.setCurrentIndex(max(0, self.renderer.findData(renderer)))
         self.pack.setCurrentIndex(max(0, self.pack.findData(pack)) if pack else 0)
 
-    def reject(self, portrait: Path, keep: Path) -> None:
+    def reject(self, portrait: Path | None, keep: Path | None) -> None:
         """``portrait`` could not be used: forget it if it was a copy just added, and show ``keep`` again."""
-        if portrait.parent == user_portraits_dir() and portrait.exists():
+        if portrait is not None and portrait.parent == user_portraits_dir() and portrait.exists():
             portrait.unlink()
         self._current = keep
         self.reload()
@@ -186,7 +218,7 @@ class QtAvatarPanel(QGroupBox):
             self.add_photo(Path(chosen))
 
     def _portrait_clicked(self, item: QListWidgetItem) -> None:
-        path = Path(item.data(Qt.ItemDataRole.UserRole))
+        path = self._portrait_of(item)
         if path != self._current:
             self._current = path
             self.portrait_chosen.emit(path)

@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Render a talking video offline: audio file + portrait → MP4 (H.264 + AAC).")
     render.add_argument("--audio", required=True, type=Path, help="speech audio: WAV, FLAC, MP3, OGG, M4A...")
     render.add_argument("--portrait", type=Path, default=None,
-                        help="portrait photo (default: the bundled astronaut portrait)")
+                        help="portrait photo (default: the one chosen in the window, else the renderer's own "
+                             "presenter if it has one, else the bundled astronaut portrait)")
     render.add_argument("-o", "--output", required=True, type=Path, help="output .mp4 file")
     render.add_argument("--renderer", default=None, help="auto (default), student, photo-rig or pose-map")
     render.add_argument("--size", type=int, default=None, help="output width and height in pixels (default 512)")
@@ -118,7 +119,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
         style = replace(style, framing=args.framing)
     if args.seed is not None:
         style = replace(style, seed=args.seed)
-    portrait = args.portrait or (Path(settings.render.portrait) if settings.render.portrait else paths.default_portrait())
     transcript = args.transcript
     if transcript and transcript.startswith("@"):
         transcript_file = Path(transcript[1:])
@@ -129,8 +129,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
                                  "Give a UTF-8 text file with the words spoken") from exc
     job = RenderJob(
         audio=args.audio,
-        portrait=portrait,
         output=args.output,
+        portrait=args.portrait or settings.render.portrait_path,
         renderer=args.renderer or settings.render.renderer,
         size=args.size or settings.render.size,
         fps=args.fps or settings.render.fps,
@@ -257,7 +257,6 @@ def _headless_demo(settings) -> int:  # noqa: ANN001 - Settings
     print("No display found (DISPLAY and WAYLAND_DISPLAY are unset), so the window cannot open here.\n"
           "Run Podium from a desktop session for the live window, or `xvfb-run .venv/bin/python main.py`.\n"
           f"Meanwhile, rendering the bundled demo offline to {out}:")
-    job = RenderJob(audio=paths.demo_audio(), portrait=paths.default_portrait(), output=out,
-                    renderer=settings.render.renderer, size=settings.render.size, fps=settings.render.fps,
-                    style=settings.style)
+    job = RenderJob(audio=paths.demo_audio(), output=out, renderer=settings.render.renderer,
+                    size=settings.render.size, fps=settings.render.fps, style=settings.style)
     return render_with_progress(job)

@@ -145,8 +145,7 @@ class QtMainWindow(QMainWindow):
 
     def _build_widgets(self) -> None:
         s = self.settings
-        portrait = Path(s.render.portrait) if s.render.portrait else paths.default_portrait()
-        self.avatar_panel = QtAvatarPanel(portrait, s.render.renderer, s.render.pack)
+        self.avatar_panel = QtAvatarPanel(s.render.portrait_path, s.render.renderer, s.render.pack)
         self.avatar_panel.portrait_chosen.connect(self.choose_portrait)
         self.avatar_panel.renderer_chosen.connect(self.choose_renderer)
         self.microphone_panel = QtMicrophonePanel(s.audio.input_device)
@@ -298,10 +297,12 @@ class QtMainWindow(QMainWindow):
         self.set_style(style)
         self.statusBar().showMessage(f"Preset: {name}", 3000)
 
-    def choose_portrait(self, portrait: Path) -> None:
-        self.settings = replace(self.settings, render=replace(self.settings.render, portrait=str(portrait)))
+    def choose_portrait(self, portrait: Path | None) -> None:
+        """Use ``portrait``; None: none chosen (the renderer's own presenter, else the bundled default)."""
+        self.settings = replace(self.settings, render=replace(self.settings.render,
+                                                              portrait=None if portrait is None else str(portrait)))
         self.engine.set_portrait(portrait)
-        self.preview.set_hint(f"Preparing {portrait.name}…")
+        self.preview.set_hint(f"Preparing {portrait.name if portrait is not None else 'the default portrait'}…")
 
     def choose_renderer(self, choice: str, pack: str | None) -> None:
         self.settings = replace(self.settings, render=replace(self.settings.render, renderer=choice, pack=pack))
@@ -360,8 +361,7 @@ class QtMainWindow(QMainWindow):
         from inference.offline import RenderJob
 
         s = self.settings
-        portrait = Path(s.render.portrait) if s.render.portrait else paths.default_portrait()
-        job = RenderJob(audio=audio, portrait=portrait, output=output, renderer=s.render.renderer,
+        job = RenderJob(audio=audio, output=output, portrait=s.render.portrait_path, renderer=s.render.renderer,
                         size=s.render.size, fps=s.render.fps, style=s.style)
         self._render = QtOfflineRender(job, self)
         self._render.done.connect(self._on_render_done)
@@ -385,9 +385,10 @@ class QtMainWindow(QMainWindow):
             self.statusBar().showMessage(event.message, 8000)
             if event.installed is not None:  # what was installed, not what was asked for since
                 installed = event.installed
-                portrait = None if installed.portrait == paths.default_portrait() else str(installed.portrait)
+                portrait = None if installed.portrait is None else str(installed.portrait)
                 self._confirmed_render = replace(self.settings.render, portrait=portrait, renderer=installed.choice,
                                                  pack=installed.pack)
+                self.avatar_panel.show_default(installed.own_portrait)
             if event.topic == "recording":
                 self._set_checked(self.record_button, False)
                 self.message_bar.show_message("info", event.message, "recording")
@@ -408,11 +409,10 @@ class QtMainWindow(QMainWindow):
             self.settings = replace(self.settings, audio=audio)
             self.output_panel.show_settings(self.settings.camera, audio)
         elif event.topic in ("portrait", "renderer"):
-            rejected = Path(self.settings.render.portrait) if self.settings.render.portrait else None
+            rejected = self.settings.render.portrait_path
             self.settings = replace(self.settings, render=self._confirmed_render)
-            keep = (Path(self._confirmed_render.portrait) if self._confirmed_render.portrait
-                    else paths.default_portrait())
-            if event.topic == "portrait" and rejected is not None and rejected != keep:
+            keep = self._confirmed_render.portrait_path
+            if event.topic == "portrait" and rejected != keep:
                 self.avatar_panel.reject(rejected, keep)
             self.avatar_panel.show_renderer(self._confirmed_render.renderer, self._confirmed_render.pack)
 

@@ -15,7 +15,9 @@ worker threads pick up between blocks or frames.
   block; :meth:`LiveEngine.status` tells when a frame made with them was shown.
 * Renderer, portrait and pack changes are built on the loader thread and swapped
   in between two frames; one that fails to build is reported and the previous one
-  stays. A renderer that fails while rendering is replaced by the pose map.
+  stays. A renderer that fails while rendering is replaced by the pose map. With no
+  portrait chosen, each renderer shows its own portrait (a student pack's
+  presenter), else the bundled default; a chosen portrait stays across switches.
 * Outputs (virtual camera, recording, delayed voice) are :class:`SinkSlot` s that
   can be filled and emptied at any time; an output that fails is reported and
   emptied, and the stream goes on.
@@ -40,7 +42,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -60,7 +62,7 @@ from inference.sinks.recorder import Recorder
 from inference.sinks.virtual_camera import VirtualCameraSink
 from inference.sources.audio_file import ENGINE_SAMPLE_RATE
 from inference.sources.microphone import MicrophoneEvent, MicrophoneSource
-from inference.sources.portrait import load_portrait
+from inference.sources.portrait import default_reference, load_portrait
 from inference.stages import AudioSource, MotionStream, Renderer, Sink
 from inference.types import AudioBlock, KeypointFrame, VideoFrame
 
@@ -81,11 +83,14 @@ Level = Literal["info", "warning", "error"]
 
 @dataclass(frozen=True)
 class InstalledRenderer:
-    """What a renderer switch installed: the portrait, the renderer as chosen ("auto", ...) and the pack."""
+    """What a renderer switch installed: the portrait as chosen (None: none chosen), the renderer as chosen
+    ("auto", ...), the pack, and the renderer's own portrait (RGB uint8, what it shows when none is chosen; None
+    when it has none, and the bundled default is shown then)."""
 
-    portrait: Path
+    portrait: Path | None
     choice: str
     pack: str | None
+    own_portrait: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ class LiveStatus:
         camera_on: whether frames are going to a virtual camera.
         microphone_connected, level_db: whether a microphone delivers sound, and its peak level in dBFS.
         skipped_frames: frames dropped because rendering fell behind.
-        portrait: the portrait shown.
+        portrait: the portrait chosen; None when none is (the renderer's own is shown, else the bundled default).
         style_applied: id (from :meth:`LiveEngine.set_style`) of the newest style seen in a shown frame.
     """
 
@@ -129,8 +134,17 @@ class LiveStatus:
     microphone_connected: bool
     level_db: float
     skipped_frames: int
-    portrait: Path
+    portrait: Path | None
     style_applied: int
+
+
+@dataclass(frozen=True)
+class _LoadRequest:
+    """A renderer for the loader to build: the choice ("auto", ...), the portrait (None: none chosen), the pack."""
+
+    choice: str
+    portrait: Path | None
+    pack: str | None
 
 
 class SourceFactory(Protocol):
@@ -322,6 +336,11 @@ class _SwitchableRenderer:
 
     def set_reference(self, portrait: np.ndarray) -> None:
         self.show_placeholder(portrait)
+
+    def default_portrait(self) -> np.ndarray | None:
+        """The current renderer's own portrait (None while none is installed)."""
+        current = self._current
+        return current.default_portrait() if current is not None else None
 
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]:
         with self._lock:
@@ -532,7 +551,7 @@ class LiveEngine:
         self._paused = False
         self._style = settings.style.validated()
         self._style_id = 0
-        self._portrait = Path(settings.render.portrait) if settings.render.portrait else paths.default_portrait()
+        self._portrait = settings.render.portrait_path
         self._renderer_choice = settings.render.renderer
         self._pack = settings.render.pack
         self._camera_settings = settings.camera
@@ -553,7 +572,7 @@ class LiveEngine:
         self._running = False
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._load_requests: list[tuple[str, Path, str | None]] = []
+        self._load_requests: list[_LoadRequest] = []
         self._load_wakeup = threading.Condition()
         self._loader: threading.Thread | None = None
 
@@ -662,9 +681,10 @@ class LiveEngine:
             self.motion.set_style(style, request_id)
         return request_id
 
-    def set_portrait(self, portrait: Path) -> None:
-        """Use another portrait (built in the background; a failure is reported and the old one stays)."""
-        self._request_renderer(portrait=Path(portrait))
+    def set_portrait(self, portrait: Path | None) -> None:
+        """Use another portrait; None: none chosen, so each renderer shows its own portrait, else the bundled
+        default (built in the background; a failure is reported and the old one stays)."""
+        self._request_renderer(portrait=None if portrait is None else Path(portrait))
 
     def set_renderer(self, choice: str, pack: str | None = None) -> None:
         """Use another renderer ("auto", "student", "photo-rig", "pose-map") or pack."""
@@ -765,13 +785,12 @@ class LiveEngine:
 
     # -- renderer loading ------------------------------------------------------------------------------------
 
-    def _request_renderer(self, *, portrait: Path | None = None, choice: str | None = None,
-                          pack: str | None = None) -> None:
+    def _request_renderer(self, **changes: str | Path | None) -> None:
+        """Ask the loader for the newest request (or what is installed) with ``changes`` (choice, portrait, pack)."""
         with self._load_wakeup:
-            base = self._load_requests[-1] if self._load_requests else (self._renderer_choice, self._portrait,
-                                                                        self._pack)
-            request = (choice or base[0], portrait or base[1], pack if choice is not None else base[2])
-            self._load_requests.append(request)
+            base = (self._load_requests[-1] if self._load_requests
+                    else _LoadRequest(self._renderer_choice, self._portrait, self._pack))
+            self._load_requests.append(dataclasses.replace(base, **changes))
             self._load_wakeup.notify_all()
 
     def _run_loader(self) -> None:
@@ -782,26 +801,35 @@ class LiveEngine:
                 if self._stopping.is_set():
                     return
                 request, self._load_requests = self._load_requests[-1], []
-            self._load(*request)
+            self._load(request)
 
-    def _load(self, choice: str, portrait_path: Path, pack: str | None) -> None:
+    def _load(self, request: _LoadRequest) -> None:
+        """Build the requested renderer and give it its portrait: the chosen one (loaded first, so a bad photo
+        is reported before anything is built), else the renderer's own, else the bundled default."""
+        chosen: np.ndarray | None = None
+        if request.portrait is not None:
+            try:
+                chosen = load_portrait(request.portrait)
+            except PodiumError as exc:
+                self._emit("error", "portrait", f"This portrait cannot be used: {exc} The previous one stays.")
+                return
+            if self.renderer.current is None:
+                self.renderer.show_placeholder(chosen)
         try:
-            portrait = load_portrait(portrait_path)
-        except PodiumError as exc:
-            self._emit("error", "portrait", f"This portrait cannot be used: {exc} The previous one stays.")
-            return
-        if self.renderer.current is None:
-            self.renderer.show_placeholder(portrait)
-        try:
-            name = render_factory.resolve(choice)
+            name = render_factory.resolve(request.choice)
             options: dict[str, object] = {"overlay_reference": True} if name == "pose-map" else {}
-            if pack:
-                options["pack"] = pack
+            if request.pack:
+                options["pack"] = request.pack
             renderer = render_factory.create_renderer(name, self.size, **options)
         except PodiumError as exc:
-            self._emit("error", "renderer", f"The {choice} renderer cannot start: {exc} The previous one stays.")
+            self._emit("error", "renderer", f"The {request.choice} renderer cannot start: {exc} "
+                                            "The previous one stays.")
             return
+        own = renderer.default_portrait()
         try:
+            portrait = chosen if chosen is not None else default_reference(renderer)
+            if chosen is None and self.renderer.current is None:
+                self.renderer.show_placeholder(portrait)
             renderer.set_reference(portrait)
         except PodiumError as exc:
             renderer.close()
@@ -809,9 +837,15 @@ class LiveEngine:
                                             "Try a photo with one face, looking at the camera. The previous one stays.")
             return
         self.renderer.install(renderer)
-        self._portrait, self._renderer_choice, self._pack = portrait_path, choice, pack
-        self._emit("info", "renderer", f"Showing {portrait_path.name} with the {renderer.name} renderer on "
-                                       f"{renderer.device}.", InstalledRenderer(portrait_path, choice, pack))
+        self._portrait, self._renderer_choice, self._pack = request.portrait, request.choice, request.pack
+        if request.portrait is not None:
+            shown = f"Showing {request.portrait.name} with the {renderer.name} renderer"
+        elif own is not None:
+            shown = f"Showing the {renderer.name} renderer's own presenter"
+        else:
+            shown = f"Showing the default portrait ({paths.default_portrait().name}) with the {renderer.name} renderer"
+        self._emit("info", "renderer", f"{shown} on {renderer.device}.",
+                   InstalledRenderer(request.portrait, request.choice, request.pack, own))
 
     # -- failures and reports ----------------------------------------------------------------------------------
 
@@ -828,7 +862,7 @@ class LiveEngine:
     def _renderer_failed(self, name: str, exc: BaseException) -> None:
         log.error("renderer %s failed", name, exc_info=exc)
         self._emit("error", "renderer", f"The {name} renderer failed ({exc}); showing the pose map instead.")
-        self._request_renderer(choice="pose-map")
+        self._request_renderer(choice="pose-map", pack=None)
 
     def _output_failed(self, sink: Sink, exc: BaseException) -> None:
         topic: Topic = {"virtual-camera": "camera", "recording": "recording", "audio-out": "audio-out"}.get(

@@ -52,8 +52,13 @@ class RenderSettings:
     renderer: RendererChoice = "auto"
     size: int = 512
     fps: float = 25.0
-    portrait: str | None = None  # None: the bundled default portrait
+    portrait: str | None = None  # None: none chosen (the renderer's own portrait, else the bundled default)
     pack: str | None = None  # None: the best pack found
+
+    @property
+    def portrait_path(self) -> Path | None:
+        """The portrait the user chose, or None when none is chosen."""
+        return Path(self.portrait) if self.portrait else None
 
     def validated(self) -> RenderSettings:
         if self.renderer not in RENDERERS:

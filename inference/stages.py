@@ -2,7 +2,8 @@
 
 A *source* yields audio blocks, the *motion* stage turns audio into keypoint
 frames, a *renderer* turns keypoint frames plus a reference portrait into RGB
-frames, and *sinks* consume frames and audio. Each interface is small so a stage
+frames (a renderer may carry a portrait of its own, shown when the user has chosen
+none), and *sinks* consume frames and audio. Each interface is small so a stage
 can be swapped without touching the others; each can run headless.
 """
 
@@ -75,6 +76,11 @@ class Renderer(Protocol):
 
     def set_reference(self, portrait: np.ndarray) -> None:
         """The reference portrait, RGB uint8 ``[H, W, 3]``."""
+        ...
+
+    def default_portrait(self) -> np.ndarray | None:
+        """The portrait this renderer was made for (RGB uint8 ``[H, W, 3]``, not to be modified), shown when the
+        user has chosen none; None when it has none of its own (the app's default portrait is shown then)."""
         ...
 
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]: ...

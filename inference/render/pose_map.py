@@ -145,6 +145,10 @@ class PoseMapRenderer:
         resized = cv2.resize(portrait, self.size, interpolation=cv2.INTER_AREA)
         self._backdrop = (resized.astype(np.float32) * 0.35).astype(np.uint8)
 
+    def default_portrait(self) -> None:
+        """The pose map has no portrait of its own."""
+        return None
+
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]:
         out = []
         for frame in frames:

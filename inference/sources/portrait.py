@@ -4,6 +4,9 @@ Whatever the file holds (JPEG with an EXIF rotation, PNG with alpha, 16-bit
 TIFF, grayscale, CMYK, palette, a 40-megapixel photo), the result is an upright
 8-bit RGB array no larger than ``max_side`` on its long side. Anything that is
 not a usable image raises :class:`InputFileError` with what to do.
+
+When the user has chosen no portrait, :func:`default_reference` says what a
+renderer shows instead: its own portrait if it has one, else the bundled default.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from inference.errors import InputFileError
+from inference.paths import default_portrait
+from inference.stages import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,17 @@ def load_portrait(path: str | Path, max_side: int = DEFAULT_MAX_SIDE) -> np.ndar
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def default_reference(renderer: Renderer) -> np.ndarray:
+    """The portrait ``renderer`` shows when the user has chosen none: its own (a student pack's presenter), else
+    the bundled default portrait (:func:`inference.paths.default_portrait`).
+
+    Raises:
+        InputFileError: the bundled default portrait is missing or damaged (reinstall Podium).
+    """
+    own = renderer.default_portrait()
+    return own if own is not None else load_portrait(default_portrait())
 
 
 def _to_rgb(img):  # noqa: ANN001, ANN202 - PIL types stay internal

@@ -94,3 +94,23 @@ def test_headless_start_renders_the_demo(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "No display found" in out.stdout
     assert (tmp_path / "renders" / "demo.mp4").stat().st_size > 10_000
+
+
+def test_render_and_the_demo_leave_the_portrait_to_the_renderer_unless_one_is_chosen(tmp_path, monkeypatch):
+    """--portrait, else the portrait chosen in the window, else none chosen (the renderer's own, else the default)."""
+    from dataclasses import replace
+
+    from app import cli
+    from inference.settings import Settings, save_settings
+
+    jobs = []
+    monkeypatch.setattr(cli, "render_with_progress", lambda job, show_progress=True: jobs.append(job) or cli.EXIT_OK)
+    render = ["render", "--audio", "talk.wav", "-o", str(tmp_path / "talk.mp4")]
+    cli._cmd_render(cli.build_parser().parse_args(render))
+    cli._cmd_render(cli.build_parser().parse_args([*render, "--portrait", "me.jpg"]))
+    settings = Settings()
+    save_settings(replace(settings, render=replace(settings.render, portrait="/photos/chosen.jpg")))
+    cli._cmd_render(cli.build_parser().parse_args(render))
+    cli._cmd_render(cli.build_parser().parse_args([*render, "--portrait", "me.jpg"]))
+    cli._headless_demo(settings)
+    assert [job.portrait for job in jobs] == [None, Path("me.jpg"), Path("/photos/chosen.jpg"), Path("me.jpg"), None]

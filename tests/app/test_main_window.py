@@ -11,6 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QPalette
 from PySide6.QtWidgets import QPushButton
 
+from app.avatar_panel import user_portraits_dir
 from app.main_window import QtMainWindow
 from inference.motion.style import PRESETS, apply_preset
 from inference.settings import CameraSettings, RenderSettings, Settings, load_settings
@@ -151,7 +152,7 @@ def test_dropping_a_photo_on_the_window_uses_it(window, qtbot, tmp_path):
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    qtbot.waitUntil(lambda: window.engine.status().portrait.name == "me.jpg", timeout=5000)
+    qtbot.waitUntil(lambda: window.engine.status().portrait == user_portraits_dir() / "me.jpg", timeout=5000)
     assert window.settings.render.portrait.endswith("me.jpg") and window.message_bar.isHidden()
 
 
@@ -172,16 +173,59 @@ def test_a_pack_that_fails_to_load_shows_a_message(qtbot, engine_factory, monkey
 def test_a_late_confirmation_does_not_hide_a_newer_failed_choice(window):
     """The engine's news that the first renderer is up can reach the window after the presenter chose another;
     when that other one then fails, the window goes back to what the engine installed, not to the failed choice."""
-    from inference import paths
     from inference.live import EngineEvent, InstalledRenderer
 
     before = window.settings.render
     window.settings = dataclasses.replace(window.settings, render=dataclasses.replace(before, renderer="student"))
     window._on_engine_event(EngineEvent("info", "renderer", "Showing the default portrait with the pose map.",
-                                        InstalledRenderer(paths.default_portrait(), before.renderer, before.pack)))
+                                        InstalledRenderer(None, before.renderer, before.pack)))
     window._on_engine_event(EngineEvent("error", "renderer", "The student renderer cannot start: no GPU."))
     assert window.settings.render == before
     assert window.avatar_panel.renderer.currentData() == before.renderer
+
+
+def test_with_no_portrait_chosen_the_panel_shows_what_the_renderer_shows_and_default_undoes_a_choice(
+        qtbot, engine_factory, monkeypatch):
+    """"default" (none chosen) shows the student's own presenter while the student runs and the bundled default
+    under a renderer without one; choosing a portrait and then "default" again goes back to none chosen."""
+    import numpy as np
+
+    from app.avatar_panel import THUMB
+    from inference import paths
+    from inference.sources.portrait import load_portrait
+
+    students: list[stand_in.Noting] = []
+    stand_in.register(monkeypatch, "student", stand_in.noting(students, stand_in.PRESENTER))
+    w = QtMainWindow(Settings(render=RenderSettings(size=256, renderer="student")), engine_factory=engine_factory,
+                     save_on_close=False)
+    qtbot.addWidget(w)
+    panel = w.avatar_panel
+    default = panel.portraits.item(0)
+    assert default.text() == "default" and panel.portraits.currentItem() is default
+    assert paths.default_portrait() not in [Path(panel.portraits.item(i).data(Qt.ItemDataRole.UserRole))
+                                            for i in range(1, panel.portraits.count())]  # "default" stands for it
+
+    def shows_presenter() -> bool:
+        centre = default.icon().pixmap(THUMB, THUMB).toImage()
+        return centre.pixelColor(centre.width() // 2, centre.height() // 2).getRgb()[:3] == (200, 40, 160)
+
+    qtbot.waitUntil(shows_presenter, timeout=10_000)
+    assert students[0].references[0] is stand_in.PRESENTER and w.settings.render.portrait is None
+
+    chosen = next(panel.portraits.item(i) for i in range(panel.portraits.count())
+                  if panel.portraits.item(i).text() == "grace hopper")
+    panel.portraits.itemClicked.emit(chosen)
+    path = paths.ASSETS_DIR / "portraits" / "grace_hopper.jpg"
+    assert w.settings.render.portrait == str(path)
+    qtbot.waitUntil(lambda: w.engine.status().portrait == path, timeout=5000)
+    np.testing.assert_array_equal(students[-1].references[-1], load_portrait(path))
+
+    w.choose_renderer("pose-map", None)  # no portrait of its own: "default" shows the bundled one again
+    qtbot.waitUntil(lambda: w.engine.status().renderer == "pose-map" and not shows_presenter(), timeout=5000)
+    panel.portraits.itemClicked.emit(default)
+    assert w.settings.render.portrait is None and panel.current_portrait is None
+    qtbot.waitUntil(lambda: w.engine.status().portrait is None, timeout=5000)
+    w.close()
 
 
 def test_no_camera_driver_shows_how_to_get_one(qtbot, fake_microphone, monkeypatch):

@@ -77,6 +77,9 @@ class ChunkRenderer:
     def set_reference(self, portrait):
         pass
 
+    def default_portrait(self):
+        return None
+
     def render(self, frames):
         self.calls.append(len(frames))
         if self.delay:

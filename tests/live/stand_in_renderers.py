@@ -1,4 +1,4 @@
-"""Renderers that fail on purpose, registered with the renderer factory for one test."""
+"""Renderers that fail on purpose, or note what they are given, registered with the renderer factory for one test."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 import types
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from inference.errors import InputFileError, ModelLoadError
@@ -40,6 +41,39 @@ class Slow(PoseMapRenderer):
     def render(self, frames):  # noqa: ANN001, ANN201
         time.sleep(0.08 * len(frames))
         return super().render(frames)
+
+
+#: What a student pack's presenter is to these tests: a portrait no file holds.
+PRESENTER = np.full((96, 80, 3), (200, 40, 160), np.uint8)
+
+
+class Noting(PoseMapRenderer):
+    """Notes every reference portrait it is given; ``own`` is its portrait of its own (like a student pack's
+    presenter), or None (like the photo rig)."""
+
+    name = "noting"
+
+    def __init__(self, size: tuple[int, int], own: np.ndarray | None) -> None:
+        super().__init__(size, overlay_reference=True)
+        self.own = own
+        self.references: list[np.ndarray] = []
+
+    def set_reference(self, portrait: np.ndarray) -> None:
+        self.references.append(portrait)
+        super().set_reference(portrait)
+
+    def default_portrait(self) -> np.ndarray | None:
+        return self.own
+
+
+def noting(built: list[Noting], own: np.ndarray | None) -> Callable[..., Noting]:
+    """A ``create`` for :func:`register` that builds a :class:`Noting` with ``own`` and appends it to ``built``."""
+
+    def create(size: tuple[int, int], **options: object) -> Noting:
+        built.append(Noting(size, own))
+        return built[-1]
+
+    return create
 
 
 def broken_pack(size: tuple[int, int], **options: object) -> PoseMapRenderer:

@@ -10,9 +10,11 @@ import av
 import numpy as np
 import pytest
 
-from inference.live import EngineEvent, LiveEngine
+from inference import paths
+from inference.live import EngineEvent, InstalledRenderer, LiveEngine
 from inference.settings import CameraSettings, RenderSettings, Settings
 from inference.sources.microphone import MicrophoneSource
+from inference.sources.portrait import load_portrait
 from tests.live import stand_in_renderers as stand_in
 from tests.live.fakes import FakeSoundDevice, FullDisk, RecordingCamera
 
@@ -50,6 +52,9 @@ class Harness:
 
     def errors(self, topic: str) -> list[str]:
         return [e.message for e in self.events if e.level != "info" and e.topic == topic]
+
+    def installed(self) -> list[InstalledRenderer]:
+        return [e.installed for e in self.events if e.installed is not None]
 
     def frames_keep_coming(self, seconds: float = 0.5) -> bool:
         before = len(self.frames)
@@ -128,6 +133,39 @@ def test_a_portrait_that_fails_to_fit_is_reported_and_the_old_one_stays(fake_mic
         wait_until(lambda: len(h.errors("portrait")) == 2)
         assert "holiday.jpg" in h.errors("portrait")[1] and "not an image" in h.errors("portrait")[1]
         assert h.engine.status().portrait == portrait and h.frames_keep_coming()
+
+
+def test_with_no_portrait_chosen_each_renderer_shows_its_own_else_the_default(fake_microphone, fake_camera,
+                                                                             monkeypatch):
+    """None chosen: a renderer with a portrait of its own (the student with its pack's presenter) shows it, one
+    without (the photo rig) the bundled default, switching back and forth; a chosen portrait stays across switches
+    until the choice is undone."""
+    students: list[stand_in.Noting] = []
+    rigs: list[stand_in.Noting] = []
+    stand_in.register(monkeypatch, "student", stand_in.noting(students, stand_in.PRESENTER))
+    stand_in.register(monkeypatch, "photo-rig", stand_in.noting(rigs, None))
+    astronaut = load_portrait(paths.default_portrait())
+    chosen = paths.bundled_portraits()[-1]
+    assert chosen != paths.default_portrait()
+    with Harness(fake_microphone, fake_camera, Settings(render=RenderSettings(size=256, renderer="student"))) as h:
+        assert h.engine.status().portrait is None
+        assert len(students) == 1 and students[0].references[0] is stand_in.PRESENTER
+        wait_until(lambda: len(h.installed()) == 1)
+        assert h.installed()[-1].portrait is None and h.installed()[-1].own_portrait is stand_in.PRESENTER
+        assert "renderer's own presenter" in h.events[-1].message
+
+        steps = [(lambda: h.engine.set_renderer("photo-rig"), rigs, astronaut),
+                 (lambda: h.engine.set_renderer("student"), students, stand_in.PRESENTER),
+                 (lambda: h.engine.set_portrait(chosen), students, load_portrait(chosen)),
+                 (lambda: h.engine.set_renderer("photo-rig"), rigs, load_portrait(chosen)),
+                 (lambda: h.engine.set_portrait(None), rigs, astronaut)]
+        for count, (step, built, expected) in enumerate(steps, start=2):
+            step()
+            wait_until(lambda count=count: len(h.installed()) == count)
+            np.testing.assert_array_equal(built[-1].references[-1], expected)
+        assert [i.portrait for i in h.installed()] == [None, None, None, chosen, chosen, None]
+        assert h.installed()[-1].own_portrait is None and "default portrait (astronaut.png)" in h.events[-1].message
+        assert h.engine.status().portrait is None and h.frames_keep_coming()
 
 
 def test_a_renderer_that_crashes_mid_stream_is_replaced_by_the_pose_map(fake_microphone, fake_camera, monkeypatch):

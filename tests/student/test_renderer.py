@@ -3,6 +3,7 @@ cannot run."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import cv2
@@ -87,8 +88,17 @@ def test_availability_explains_what_is_missing(tiny_pack, tmp_path, monkeypatch)
     monkeypatch.setattr("inference.packs.ASSETS_DIR", tmp_path / "no-assets")
     ok, reason = student.availability()
     assert not ok and "no usable model pack" in reason
-    with pytest.raises(ModelLoadError, match="no usable student model pack"):
+    with pytest.raises(ModelLoadError, match="no student model pack that runs on the CPU is installed"):
         student.create((256, 256), device="cpu")
+    half = tmp_path / "packs" / "half"  # a pack of float16 graphs only (like the bundled one) needs CUDA
+    shutil.copytree(tiny_pack[0], half)
+    manifest = json.loads((half / "manifest.json").read_text())
+    manifest["graphs"] = {graph: {"float16": files["float32"]} for graph, files in manifest["graphs"].items()}
+    manifest["weights"] = {"float16": manifest["weights"]["float32"]}
+    (half / "manifest.json").write_text(json.dumps(manifest))
+    ok, reason = student.availability()
+    assert not ok and "half: float16 graphs only (needs CUDA)" in reason
+    shutil.rmtree(half)
     shutil.copytree(tiny_pack[0], tmp_path / "packs" / "tiny")
     ok, reason = student.availability()
     assert ok and "tiny-random 256x256" in reason and "CPU (slow)" in reason

@@ -149,6 +149,10 @@ class PhotoRigRenderer:
         self.rig = rig
         self.reset()
 
+    def default_portrait(self) -> None:
+        """The photo rig animates whatever real portrait it is given; it has none of its own."""
+        return None
+
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]:
         if self.rig is None:
             raise ConfigError("the photo rig has no portrait yet: call set_reference() with a portrait first")

@@ -2,8 +2,8 @@
 
 Modules: :mod:`.masks` (input-aware sparse attention masks, shared with training), :mod:`.sampling`
 (the few-step schedule), :mod:`.planner` (per-chunk host planning and the cache's slots),
-:mod:`.engine` (ONNX Runtime sessions, device buffers, IO binding), :mod:`.renderer` (the
-:class:`~inference.stages.Renderer`).
+:mod:`.engine` (ONNX Runtime sessions, device buffers, IO binding, CUDA graphs), :mod:`.device_copy`
+(device-to-device copies through ONNX Runtime), :mod:`.renderer` (the :class:`~inference.stages.Renderer`).
 
 For :mod:`inference.render.factory`: :func:`availability` and :func:`create`. The student is meant for
 a CUDA GPU; it also runs on the CPU (slowly: tests, checks), which ``availability`` only reports as
@@ -29,8 +29,10 @@ def _cuda_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
-def _usable_packs() -> list[PackInfo]:
-    return [info for info in find_packs() if info.status == "ok"]
+def _usable_packs(provider: str) -> list[PackInfo]:
+    """Packs whose manifest is good and that have student graphs ``provider`` runs (the CPU needs float32)."""
+    return [info for info in find_packs() if info.status == "ok" and info.manifest is not None
+            and (provider == "cuda" or "float32" in info.manifest.graphs["student"])]
 
 
 def availability() -> tuple[bool, str]:
@@ -46,9 +48,10 @@ def availability() -> tuple[bool, str]:
     if not cuda and os.environ.get(CPU_ENV) != "1":
         return False, ("ONNX Runtime has no CUDA execution provider here (the student needs an NVIDIA GPU with "
                        "onnxruntime-gpu; set PODIUM_STUDENT_CPU=1 to run it slowly on the CPU)")
-    packs = _usable_packs()
+    packs = _usable_packs("cuda" if cuda else "cpu")
     if not packs:
-        broken = [f"{info.path.name}: {info.status}" for info in find_packs()]
+        broken = [f"{info.path.name}: {info.status if info.status != 'ok' else 'float16 graphs only (needs CUDA)'}"
+                  for info in find_packs()]
         where = " or ".join(str(folder) for folder in pack_folders())
         detail = f" (unusable: {'; '.join(broken)})" if broken else ""
         return False, f"no usable model pack in {where}{detail}; install a student pack there"
@@ -62,11 +65,12 @@ def availability() -> tuple[bool, str]:
     return True, f"{names}; {attention} on {device}"
 
 
-def _choose_pack(size: tuple[int, int]) -> Path:
-    packs = [p for p in _usable_packs() if p.manifest is not None]
+def _choose_pack(size: tuple[int, int], provider: str) -> Path:
+    packs = _usable_packs(provider)
     if not packs:
-        raise ModelLoadError("no usable student model pack is installed; `main.py doctor` lists the packs and "
-                             "what is wrong with each")
+        raise ModelLoadError(f"no student model pack that runs on the {provider.upper()} is installed (packs with "
+                             "float16 graphs only need a CUDA GPU); `main.py doctor` lists the packs and what is "
+                             "wrong with each")
     exact = [p for p in packs if p.manifest.resolution == tuple(size)]
     chosen = exact[0] if exact else max(packs, key=lambda p: p.manifest.resolution[0] * p.manifest.resolution[1])
     return chosen.path
@@ -74,7 +78,8 @@ def _choose_pack(size: tuple[int, int]) -> Path:
 
 def create(size: tuple[int, int], *, pack: str | Path | None = None, device: str | None = None,
            attention: str = "auto", precision: str | None = None, seed: int = 0, **_: object):  # noqa: ANN201
-    """A :class:`~inference.render.student.renderer.StudentRenderer` at ``size`` (width, height).
+    """A :class:`~inference.render.student.renderer.StudentRenderer` at ``size`` (width, height), offering the
+    pack's portrait, if it has one, as its :meth:`~inference.stages.Renderer.default_portrait`.
 
     Args:
         pack: a pack folder or zip (default: an installed pack of this resolution, else the largest).
@@ -84,10 +89,11 @@ def create(size: tuple[int, int], *, pack: str | Path | None = None, device: str
         seed: noise seed.
     """
     from inference.render.student.engine import StudentEngine
-    from inference.render.student.renderer import StudentRenderer
+    from inference.render.student.renderer import StudentRenderer, pack_portrait
 
-    model_pack = load_pack(Path(pack) if pack else _choose_pack(size))
     provider = device or ("cuda" if _cuda_available() else "cpu")
+    model_pack = load_pack(Path(pack) if pack else _choose_pack(size, provider))
+    portrait = pack_portrait(model_pack)  # a pack whose portrait is broken fails before any session is built
     engine = StudentEngine(model_pack, provider=provider, attention=attention, precision=precision, seed=seed)
     log.info("student: %s", engine.description)
-    return StudentRenderer(engine, size)
+    return StudentRenderer(engine, size, portrait)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from inference.errors import ModelLoadError
+from inference.packs import ModelPack
 from inference.render.student.engine import StudentEngine
 from inference.types import KeypointFrame, VideoFrame
 
@@ -30,18 +32,43 @@ def fit_portrait(portrait: np.ndarray, size: tuple[int, int]) -> np.ndarray:
                       else cv2.INTER_CUBIC)
 
 
+def pack_portrait(pack: ModelPack) -> np.ndarray | None:
+    """The portrait ``pack`` was made for (its manifest's ``portrait``), decoded to RGB uint8 ``[H, W, 3]`` and
+    read-only; None when the pack has none.
+
+    Raises:
+        ModelLoadError: the portrait file is not an image OpenCV can decode.
+    """
+    data = pack.portrait()
+    if data is None:
+        return None
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
+    if bgr is None:
+        raise ModelLoadError(f"model pack {pack.path}: its portrait {pack.manifest.portrait} is not a PNG or JPEG "
+                             f"image that can be decoded; rebuild the pack with training/pack.py and a PNG or JPEG "
+                             f"portrait, or download it again")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb.flags.writeable = False
+    return rgb
+
+
 class StudentRenderer:
     """Renders chunks of ``chunk_size`` keypoint frames with a :class:`StudentEngine`.
 
     The engine renders at its pack's resolution; frames are resized to ``size`` when that differs. A
     short last chunk is padded with its last pose (the padding frames are not returned). A stream that
-    restarts (frame index 0, or a jump) resets the cache.
+    restarts (frame index 0, or a jump) resets the cache. ``portrait`` is the pack's own portrait
+    (:func:`pack_portrait`), offered by :meth:`default_portrait`.
     """
 
     name = "student"
 
-    def __init__(self, engine: StudentEngine, size: tuple[int, int]) -> None:
+    def __init__(self, engine: StudentEngine, size: tuple[int, int], portrait: np.ndarray | None = None) -> None:
         self.engine = engine
+        self._portrait = portrait
         self.size = (int(size[0]), int(size[1]))
         self.chunk_size = engine.manifest.chunk_size
         self.device = engine.provider.upper()
@@ -52,6 +79,10 @@ class StudentRenderer:
     def set_reference(self, portrait: np.ndarray) -> None:
         self.engine.set_reference(fit_portrait(portrait, self.engine.manifest.resolution))
         self._expected_index = 0
+
+    def default_portrait(self) -> np.ndarray | None:
+        """The presenter the pack was made for (the student renders it best), or None when the pack has none."""
+        return self._portrait
 
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]:
         out: list[VideoFrame] = []
