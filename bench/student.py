@@ -81,12 +81,14 @@ def _speech_motion(fps: float) -> np.ndarray:
     return np.stack([f.keypoints for f in out])
 
 
-def portrait_for(manifest: PackManifest) -> np.ndarray:
+def portrait_for(pack: ModelPack) -> np.ndarray:
+    """The reference the app would show with none chosen: the pack's own portrait, else the bundled default."""
     from inference.paths import default_portrait
-    from inference.render.student.renderer import fit_portrait
+    from inference.render.student.renderer import fit_portrait, pack_portrait
     from inference.sources.portrait import load_portrait
 
-    return fit_portrait(load_portrait(default_portrait()), manifest.resolution)
+    own = pack_portrait(pack)
+    return fit_portrait(own if own is not None else load_portrait(default_portrait()), pack.manifest.resolution)
 
 
 def random_pack(preset: str, precision: str, out: Path, graphs: tuple[str, ...]) -> Path:
@@ -151,7 +153,7 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
     options = {"enable_profiling": True} if profile and provider == "cpu" else None
     engine = StudentEngine(pack, provider=provider, attention=attention, session_options=options,
                            cuda_graph=cuda_graph)
-    engine.set_reference(portrait_for(pack.manifest))
+    engine.set_reference(portrait_for(pack))
     frames = engine.frames
     for i in range(warmup):
         engine.render_chunk(keypoints[i * frames:(i + 1) * frames])
