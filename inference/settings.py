@@ -27,7 +27,7 @@ from inference.paths import config_dir
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: render.portrait None means none chosen (the renderer's own portrait)
 SETTINGS_FILE = "settings.json"
 
 RendererChoice = Literal["auto", "student", "photo-rig", "pose-map"]
@@ -135,7 +135,22 @@ _SECTIONS: dict[str, type] = {
 }
 
 #: schema_version N → N+1 upgrade steps (none yet).
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+def _default_portrait_means_none(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 → 2: a file that saved the bundled default portrait's path (clicking it in the old window did)
+    now says "none chosen", so a renderer with a portrait of its own (the student's presenter) shows that."""
+    from inference.paths import default_portrait
+
+    render = data.get("render")
+    if isinstance(render, dict) and isinstance(render.get("portrait"), str):
+        try:
+            if Path(render["portrait"]).resolve() == default_portrait().resolve():
+                data = {**data, "render": {**render, "portrait": None}}
+        except (OSError, ValueError):  # an unusable path is the section reader's to report
+            pass
+    return data
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _default_portrait_means_none}
 
 
 def settings_path() -> Path:

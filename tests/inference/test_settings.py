@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,20 @@ def test_bad_values_fall_back_one_by_one():
     text = "\n".join(warnings)
     for word in ("gesture_amount", "framing", "size", "fps", "mirror", "mystery"):
         assert word in text
+
+
+def test_a_schema_1_file_that_saved_the_default_portrait_now_chooses_none():
+    from inference.paths import bundled_portraits, default_portrait
+
+    path = settings_path()
+    path.parent.mkdir(parents=True)
+    other = next(p for p in bundled_portraits() if p != default_portrait())
+    for saved, expected in ((str(default_portrait()), None), (str(other), str(other)), ("", None)):
+        path.write_text(json.dumps({"schema_version": 1, "render": {"portrait": saved, "renderer": "auto"}}))
+        settings, warnings = load_settings()
+        assert settings.render.portrait_path == (Path(expected) if expected else None) and not warnings
+    save_settings(settings)
+    assert json.loads(path.read_text())["schema_version"] == 2
 
 
 def test_style_validation_and_presets():
