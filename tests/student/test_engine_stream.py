@@ -102,6 +102,38 @@ def test_a_session_whose_graph_capture_fails_is_rebuilt_without_graphs(tiny_pack
     assert "operation not permitted when stream is capturing" in warning.getMessage()
 
 
+class _SpyLock:
+    """Counts how often the lock is taken, and how many hold it now."""
+
+    def __init__(self) -> None:
+        self.taken, self.held = 0, 0
+
+    def __enter__(self) -> None:
+        self.taken += 1
+        self.held += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.held -= 1
+
+
+def test_graph_captures_and_engine_builds_take_turns(tiny_pack, monkeypatch):
+    """Building an engine and the first runs of each graphed binding (ONNX Runtime's warm-up runs and its capture)
+    hold the process-wide lock, so no engine allocates while another captures; later replays do not take it."""
+    from inference.render.student import engine as engine_module
+
+    lock = _SpyLock()
+    monkeypatch.setattr(engine_module, "GPU_SETUP_LOCK", lock)
+    engine = StudentEngine(load_pack(tiny_pack[0]), provider="cpu", attention="sparse", seed=2)
+    engine.set_reference(np.full((256, 256, 3), 120, np.uint8))
+    assert lock.taken == 2 and lock.held == 0  # the build, the reference
+    engine.graphed.update({"student", "decoder"})  # as if both sessions captured CUDA graphs
+    clip = presenter_clip(10)
+    for i in range(0, 10, 2):
+        engine.render_chunk(clip[i:i + 2])
+    bindings = 3 + 1  # even steps, odd steps, refresh; the decoder: five runs each, the first three under the lock
+    assert lock.taken == 2 + bindings * engine_module.CAPTURE_RUNS and lock.held == 0
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif("CUDAExecutionProvider" not in ort.get_available_providers(),
                     reason="onnxruntime has no CUDA execution provider (the onnxruntime-gpu package provides it)")

@@ -30,6 +30,7 @@ logged warning; the frames are the same either way. The CPU takes the same path 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -50,6 +51,13 @@ _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16}
 GRAPH_ID_OPTION = "gpu_graph_id"  # ONNX Runtime run option: which captured CUDA graph a run replays
 _REFRESH = 2  # the student's bindings: 0 even steps, 1 odd steps, 2 the refresh
 _EMPTY = 0  # what a position holds after the zero empty_slot was copied there (slot writes count from 1)
+#: Serialises building engines (device allocations) against capturing CUDA graphs: ONNX Runtime captures in
+#: CUDA's global mode, in which an allocation on another thread (the loader building the next renderer while
+#: the render thread captures) would make the capture, or the allocation, fail.
+GPU_SETUP_LOCK = threading.RLock()
+#: Runs of a graphed binding by which ONNX Runtime has captured its graph (two plain warm-up runs, then the
+#: capture); they run under :data:`GPU_SETUP_LOCK`, later replays do not.
+CAPTURE_RUNS = 3
 
 
 @dataclass
@@ -120,16 +128,18 @@ class StudentEngine:
 
         self._session_options = session_options
         self.graphed: set[str] = set()  # the sessions whose runs replay CUDA graphs
-        weights = pack.weight_files(self.precision)  # the graphs' shared weights, handed over from memory
+        self._runs_done: dict[tuple[str, int], int] = {}  # (graph, binding) → runs so far, up to CAPTURE_RUNS
         graphable = (self.student_graph, "decoder")
-        self.sessions = {name: self._session(name, weights, cuda_graph=use_graphs and name in graphable)
-                         for name in ("encoder", "reference", *graphable)}
-        self._check_signatures()
-        self._allocate()
-        self.copier = DeviceCopier(provider, width=max(self.frames, self.planner.positions))
-        self._runs: dict[str, list[tuple[object, object]]] = {}  # graph → its (IOBinding, RunOptions)
-        for graph in graphable:
-            self._bind(graph)
+        with GPU_SETUP_LOCK:  # no other engine is capturing a CUDA graph while this one allocates
+            weights = pack.weight_files(self.precision)  # the graphs' shared weights, handed over from memory
+            self.sessions = {name: self._session(name, weights, cuda_graph=use_graphs and name in graphable)
+                             for name in ("encoder", "reference", *graphable)}
+            self._check_signatures()
+            self._allocate()
+            self.copier = DeviceCopier(provider, width=max(self.frames, self.planner.positions))
+            self._runs: dict[str, list[tuple[object, object]]] = {}  # graph → its (IOBinding, RunOptions)
+            for graph in graphable:
+                self._bind(graph)
         self.has_reference = False
         self.last_plan: ChunkPlan | None = None
         self.reset()
@@ -372,7 +382,8 @@ class StudentEngine:
         for layer in range(self.manifest.model.depth):
             self._bind_view(binding, f"reference_k_{layer}", self.reference_kv, layer, 0, output=True)
             self._bind_view(binding, f"reference_v_{layer}", self.reference_kv, layer, 1, output=True)
-        session.run_with_iobinding(binding)
+        with GPU_SETUP_LOCK:  # its outputs' device memory may be allocated here
+            session.run_with_iobinding(binding)
         self.has_reference = True
         self.reset()
 
@@ -466,8 +477,18 @@ class StudentEngine:
         return binding.copy_outputs_to_cpu()[0]
 
     def _run(self, graph: str, index: int) -> None:
-        """Runs ``graph`` with its binding ``index``. If a session with CUDA graphs fails (capturing a
-        graph can), it is rebuilt without them and the run repeated: no run overwrites its own inputs."""
+        """Runs ``graph`` with its binding ``index`` (its first :data:`CAPTURE_RUNS` runs with CUDA graphs under
+        :data:`GPU_SETUP_LOCK`). If a session with CUDA graphs fails (capturing a graph can), it is rebuilt
+        without them and the run repeated: no run overwrites its own inputs."""
+        done = self._runs_done.get((graph, index), 0)
+        if graph in self.graphed and done < CAPTURE_RUNS:
+            with GPU_SETUP_LOCK:
+                self._run_or_fall_back(graph, index)
+            self._runs_done[graph, index] = done + 1
+        else:
+            self._run_or_fall_back(graph, index)
+
+    def _run_or_fall_back(self, graph: str, index: int) -> None:
         binding, options = self._runs[graph][index]
         try:
             self.sessions[graph].run_with_iobinding(binding, options)
@@ -475,9 +496,10 @@ class StudentEngine:
             if graph not in self.graphed:
                 raise
             self._cuda_graph_off(graph, f"running it with them failed ({_first_line(exc)})")
-            self.sessions[graph] = self._session(graph, self.pack.weight_files(self.precision))
-            self._bind(graph)
-            self._run(graph, index)
+            with GPU_SETUP_LOCK:
+                self.sessions[graph] = self._session(graph, self.pack.weight_files(self.precision))
+                self._bind(graph)
+            self._run_or_fall_back(graph, index)
 
     def close(self) -> None:
         """Releases the sessions and the device buffers (the engine cannot render afterwards)."""
