@@ -816,7 +816,7 @@ class LiveEngine:
             if self.renderer.current is None:
                 self.renderer.show_placeholder(chosen)
         try:
-            name = render_factory.resolve(request.choice)
+            name = render_factory.resolve(request.choice, portrait_chosen=request.portrait is not None)
             options: dict[str, object] = {"overlay_reference": True} if name == "pose-map" else {}
             if request.pack:
                 options["pack"] = request.pack

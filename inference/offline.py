@@ -61,7 +61,7 @@ class OfflineRender:
         try:
             # A file has all its future: decode whole utterances (or align the transcript) for the best lips.
             motion = create_motion(job.style, source.sample_rate, job.fps, mode="offline", transcript=job.transcript)
-            renderer = create_renderer(job.renderer, (job.size, job.size))
+            renderer = create_renderer(job.renderer, (job.size, job.size), portrait_chosen=chosen is not None)
         except BaseException:
             source.close()
             raise

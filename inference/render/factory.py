@@ -2,7 +2,10 @@
 
 ``auto`` picks the first available renderer in :data:`PREFERENCE`: the IASA
 student on a CUDA GPU with a fitting model pack, else the photo rig (any
-portrait, CPU), else the pose map (always available).
+portrait, CPU), else the pose map (always available). A student pack renders
+the presenter it was trained for (its own portrait), so when the user has chosen
+a portrait of their own, ``auto`` passes over it for a renderer that animates
+any portrait; asking for the student by name still uses it.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ class RendererSpec:
     name: str
     module: str
     description: str
+    any_portrait: bool = True  # animates any portrait the user chooses (False: only its own presenter)
 
 
 RENDERERS: dict[str, RendererSpec] = {
-    "student": RendererSpec("student", "inference.render.student", "IASA student (ONNX Runtime, CUDA + custom op)"),
+    "student": RendererSpec("student", "inference.render.student", "IASA student (ONNX Runtime, CUDA + custom op)",
+                            any_portrait=False),
     "photo-rig": RendererSpec("photo-rig", "inference.render.photo_rig",
                               "any real portrait, animated on the CPU (mediapipe fit + mesh warp)"),
     "pose-map": RendererSpec("pose-map", "inference.render.pose_map", "DWPose-style pose map (debug view)"),
@@ -57,8 +62,9 @@ def availability(name: str) -> tuple[bool, str]:
         return False, f"{name} renderer cannot be imported ({exc}); run installer/setup.sh again"
 
 
-def resolve(choice: str) -> str:
-    """The renderer name ``choice`` stands for (``auto`` → the best available)."""
+def resolve(choice: str, *, portrait_chosen: bool = False) -> str:
+    """The renderer name ``choice`` stands for (``auto`` → the best available; with ``portrait_chosen``, the best
+    that animates any portrait)."""
     if choice != "auto":
         ok, reason = availability(choice)
         if not ok:
@@ -66,6 +72,10 @@ def resolve(choice: str) -> str:
         return choice
     reasons = []
     for name in PREFERENCE:
+        if portrait_chosen and not RENDERERS[name].any_portrait:
+            reasons.append(f"{name}: renders only its own presenter, not a chosen portrait (choose it by name to "
+                           "try anyway)")
+            continue
         ok, reason = availability(name)
         if ok:
             return name
@@ -73,9 +83,10 @@ def resolve(choice: str) -> str:
     raise PodiumError("no renderer can run on this machine: " + "; ".join(reasons))
 
 
-def create_renderer(choice: str, size: tuple[int, int], **options: object) -> Renderer:
-    """Build the renderer ``choice`` (or the best one for ``auto``)."""
-    name = resolve(choice)
+def create_renderer(choice: str, size: tuple[int, int], *, portrait_chosen: bool = False,
+                    **options: object) -> Renderer:
+    """Build the renderer ``choice`` (or the best one for ``auto``, see :func:`resolve`)."""
+    name = resolve(choice, portrait_chosen=portrait_chosen)
     factory: Callable[..., Renderer] = _module(RENDERERS[name]).create
     renderer = factory(size, **options)
     log.info("renderer: %s on %s at %dx%d", renderer.name, renderer.device, *renderer.size)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,32 @@ def test_a_chosen_portrait_that_cannot_be_read_fails_before_anything_is_built(mo
     with pytest.raises(InputFileError, match="me.jpg"):
         OfflineRender(job)
     assert built == [] and not job.output.exists()
+
+
+@pytest.mark.parametrize(("portrait", "expected"), [(None, "student"), (CHOSEN, "photo-rig")])
+def test_auto_gives_a_chosen_portrait_to_a_renderer_that_animates_any(monkeypatch, onset_wav, tmp_path, portrait,
+                                                                      expected):
+    """The student renders its pack's presenter: with none chosen ``auto`` takes it, with a photo of the user's
+    own the photo rig (asking for the student by name still gets it, see above)."""
+    built: dict[str, list[stand_in.Noting]] = {"student": [], "photo-rig": []}
+    stand_in.register(monkeypatch, "student", stand_in.noting(built["student"], stand_in.PRESENTER))
+    stand_in.register(monkeypatch, "photo-rig", stand_in.noting(built["photo-rig"], None))
+    job = RenderJob(audio=onset_wav, output=tmp_path / "out.mp4", portrait=portrait, renderer="auto", size=128)
+    OfflineRender(job).run()
+    assert {name: len(renderers) for name, renderers in built.items()} == {
+        "student": int(expected == "student"), "photo-rig": int(expected == "photo-rig")}
+
+
+def test_auto_says_why_the_student_was_passed_over(monkeypatch):
+    from inference.errors import PodiumError
+    from inference.render import factory
+
+    for name in factory.PREFERENCE:
+        stand_in.register(monkeypatch, name, stand_in.noting([], None))
+        monkeypatch.setattr(sys.modules[factory.RENDERERS[name].module], "availability",
+                            lambda name=name: (name == "student", f"{name} is off here"))
+    assert factory.resolve("auto") == "student"
+    with pytest.raises(PodiumError, match="student: renders only its own presenter, not a chosen portrait .*"
+                                          "photo-rig: photo-rig is off here"):
+        factory.resolve("auto", portrait_chosen=True)
+    assert factory.resolve("student", portrait_chosen=True) == "student"

@@ -86,4 +86,6 @@ def register(monkeypatch: pytest.MonkeyPatch, name: str, create: Callable[..., o
     module.availability = lambda: (True, "available")
     module.create = create
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setitem(factory.RENDERERS, name, factory.RendererSpec(name, module.__name__, f"test renderer {name}"))
+    real = factory.RENDERERS.get(name)
+    monkeypatch.setitem(factory.RENDERERS, name, factory.RendererSpec(
+        name, module.__name__, f"test renderer {name}", any_portrait=real.any_portrait if real else True))

@@ -139,6 +139,24 @@ def test_a_portrait_that_fails_to_fit_is_reported_and_the_old_one_stays(fake_mic
         assert h.engine.status().portrait == portrait and h.frames_keep_coming()
 
 
+def test_auto_shows_the_student_with_its_presenter_and_a_chosen_photo_with_the_photo_rig(fake_microphone, fake_camera,
+                                                                                       monkeypatch):
+    students: list[stand_in.Noting] = []
+    rigs: list[stand_in.Noting] = []
+    stand_in.register(monkeypatch, "student", stand_in.noting(students, stand_in.PRESENTER))
+    stand_in.register(monkeypatch, "photo-rig", stand_in.noting(rigs, None))
+    chosen = paths.bundled_portraits()[-1]
+    with Harness(fake_microphone, fake_camera, Settings(render=RenderSettings(size=256, renderer="auto"))) as h:
+        wait_until(lambda: len(h.installed()) == 1)
+        assert len(students) == 1 and not rigs
+        h.engine.set_portrait(chosen)
+        wait_until(lambda: len(h.installed()) == 2)
+        assert len(students) == 1 and len(rigs) == 1 and "grace_hopper.jpg" in h.installed_message()
+        h.engine.set_portrait(None)
+        wait_until(lambda: len(h.installed()) == 3)
+        assert len(students) == 2 and h.frames_keep_coming()
+
+
 def test_with_no_portrait_chosen_each_renderer_shows_its_own_else_the_default(fake_microphone, fake_camera,
                                                                              monkeypatch):
     """None chosen: a renderer with a portrait of its own (the student with its pack's presenter) shows it, one
