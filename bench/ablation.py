@@ -40,12 +40,13 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench.common import format_table, machine, write_results
+from bench.common import format_table, gpu_kernel_seconds, machine, write_results
 from inference import keypoints as kp
 
 EVAL_FORMAT = "podium-ablation-eval/1"
@@ -255,15 +256,15 @@ class StudentRow:
         self.steps = self.engine.manifest.steps
 
     def render(self, reference: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, float]:
+        """Frames of a stream and the seconds rendering took: offline, the next chunk prepared while one runs."""
         self.engine.set_reference(reference)
-        chunk, frames, seconds = self.engine.frames, [], 0.0
-        for start in range(0, len(keypoints), chunk):
-            window = keypoints[start:start + chunk]
-            padded = np.concatenate([window, np.repeat(window[-1:], chunk - len(window), axis=0)])
-            images, timings = self.engine.render_chunk(padded)
-            frames.append(images[:len(window)])
-            seconds += timings.total
-        return np.concatenate(frames), seconds
+        chunk = self.engine.frames
+        windows = [keypoints[start:start + chunk] for start in range(0, len(keypoints), chunk)]
+        padded = (np.concatenate([w, np.repeat(w[-1:], chunk - len(w), axis=0)]) for w in windows)
+        start = time.perf_counter()
+        images = [frames for frames, _ in self.engine.render_stream(padded)]
+        seconds = time.perf_counter() - start
+        return np.concatenate([i[:len(w)] for i, w in zip(images, windows, strict=True)]), seconds
 
     def warm_up(self, reference: np.ndarray, keypoints: np.ndarray) -> None:
         self.render(reference, keypoints[:2 * self.engine.frames])
@@ -417,6 +418,11 @@ def run(args: argparse.Namespace) -> int:
                 result.frames.append(frames)
                 result.seconds += seconds
             result.figures = {"fps": result.fps, **_scores(result.frames, truths)}
+            if provider == "cuda":  # GPU kernel time of one segment (CUPTI): what the GPU alone would allow
+                first = truths[0]
+                kernels = gpu_kernel_seconds(partial(renderer.render, first.reference, first.keypoints))
+                if kernels is not None:
+                    result.figures["gpu_ms_per_frame"] = 1000.0 * kernels["all"] / len(first.keypoints)
             print(f"{label}: {result.figures}", flush=True)
             results.append(result)
     teacher_fps = results[0].fps if results[0].label.startswith("teacher") else float("nan")
@@ -455,17 +461,21 @@ def score_lips(report: dict, crops: dict[str, list[np.ndarray]], segments: list[
 
 def publish(report: dict, name: str) -> int:
     """Prints the table and writes it with :func:`bench.common.write_results`."""
-    headers = ["row", "fps", "× teacher", "PSNR dB", "SSIM", "mouth MAE", "hand MAE", "flicker", "lip-sync r",
-               "lip offset ms"]
-    keys = ["fps", "speedup", "psnr_db", "ssim", "mae_mouth", "mae_hands", "flicker", "lip_r", "lip_offset_ms"]
-    table_rows = [[label, *(figures.get(k, "pending") for k in keys)] for label, figures in report["rows"].items()]
+    headers = ["row", "fps", "× teacher", "GPU ms/frame", "PSNR dB", "SSIM", "mouth MAE", "hand MAE", "flicker",
+               "lip-sync r", "lip offset ms"]
+    keys = ["fps", "speedup", "gpu_ms_per_frame", "psnr_db", "ssim", "mae_mouth", "mae_hands", "flicker", "lip_r",
+            "lip_offset_ms"]
+    missing = {"gpu_ms_per_frame": "n/a"}  # older runs, CPU runs
+    table_rows = [[label, *(figures.get(k, missing.get(k, "pending")) for k in keys)]
+                  for label, figures in report["rows"].items()]
     if "truth" in report:
-        table_rows.append([TRUTH, "", "", "", "", "", "", "", report["truth"]["lip_r"], report["truth"]["lip_offset_ms"]])
+        table_rows.append([TRUTH, *[""] * (len(keys) - 2), report["truth"]["lip_r"], report["truth"]["lip_offset_ms"]])
     table = format_table(headers, table_rows)
     rendered_on = report["machine"]["gpu"] or report["machine"]["cpu"]
     context = (f"Rendered through ONNX Runtime ({report['device'].upper()} EP) on {rendered_on}, every row in one run; "
                f"{sum(s['frames'] for s in report['segments'])} frames of held-out speech on held-out identities; "
-               "errors on the 0..255 scale; lip-sync r: mediapipe's inner-lip gap on the rendered frames against "
+               "students stream offline (the next chunk prepared while one runs); GPU ms/frame: CUPTI kernel time "
+               "of one segment; errors on the 0..255 scale; lip-sync r: mediapipe's inner-lip gap on the rendered frames against "
                "the aligned phones' mouth opening (the ground truth's r is the measure's ceiling).")
     print(context + "\n\n" + table)
     path = write_results(name, report, context + "\n\n" + table)

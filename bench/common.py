@@ -10,7 +10,7 @@ import re
 import shutil
 import statistics
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -84,3 +84,32 @@ def write_results(name: str, figures: dict[str, object], table: str) -> Path:
     header = f"# {name} — {stamp}\n\nMachine: {info['cpu']} ({info['cores']} cores), GPU: {info['gpu'] or 'none'}\n\n"
     base.with_suffix(".md").write_text(header + table + "\n", encoding="utf-8")
     return base.with_suffix(".json")
+
+
+def gpu_kernel_seconds(work: Callable[[], object], patterns: Sequence[str] = ()) -> dict[str, float] | None:
+    """GPU kernel time of ``work()`` from CUPTI (torch.profiler): ``{"all": seconds, "matched": seconds}``,
+    ``matched`` summing the kernels whose name contains one of ``patterns``. None without torch or a CUDA GPU
+    (the app's own runtime has no torch: this is for benchmarks on the GPU machine)."""
+    try:
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            work()
+            torch.cuda.synchronize()
+    except RuntimeError as exc:  # CUPTI can be unavailable (permissions, driver): the benchmark goes on without
+        print(f"GPU kernel times unavailable: {exc}")
+        return None
+    total = matched = 0.0
+    for event in prof.key_averages():
+        if event.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        seconds = getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0.0)) * 1e-6
+        total += seconds
+        if any(pattern in event.key for pattern in patterns):
+            matched += seconds
+    return {"all": total, "matched": matched}

@@ -9,14 +9,17 @@ to its whole cache), with and without CUDA graphs (``--cuda-graph``; default bot
 CPU), it streams ``--seconds`` of keypoints (the motion stage on the bundled speech, looped) through one
 engine, chunk after chunk, and reports:
 
-* frames per second (steady state, every chunk of the stream) and per-chunk time (median, p95);
+* frames per second (steady state, every chunk of the stream) and per-chunk time (median, p95), chunk by
+  chunk as in live use; and the offline rate, the same stream through ``render_stream`` (the next chunk's
+  host work overlapping the current chunk's GPU work);
 * keypoint-in to RGB-out latency when frames arrive live at the pack's fps (simulated from the
   measured chunk times: a chunk starts when its last frame has arrived and the previous chunk is done);
 * cost per frame at 1, 10 and 60 s of stream (the cache is bounded: it should stay flat);
 * the time split: attention / other layers / decoder / mask building / host (pose maps, uploads) /
   copies (cached frames into the position buffers, new keys and values into slots); attention is GPU
   kernel time from CUPTI (``--profile``, needs torch) on CUDA, node time from ONNX Runtime's profiler on
-  the CPU;
+  the CPU; with ``--profile`` on CUDA also the GPU kernel time of a whole chunk, i.e. the rate the GPU
+  alone would allow;
 * GPU memory (nvidia-smi, before and after the engine is built) and the model's FLOPs per frame;
 * which sessions replayed CUDA graphs (the engine drops them, with a warning, where ONNX Runtime
   refuses), and the fps ratio with / without them.
@@ -32,12 +35,13 @@ import json
 import math
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import format_table, summarize, write_results
+from bench.common import format_table, gpu_kernel_seconds, summarize, write_results
 from inference.packs import ModelPack, PackManifest, load_pack
 
 ATTENTION_KERNELS = ("AttentionKernel", "sdpa", "fmha", "flash", "Fmha", "Flash")
@@ -134,6 +138,8 @@ class Run:
     keys_per_query: float
     memory_mib: float | None
     attention_gpu_seconds: float | None
+    chunk_gpu_seconds: float | None  # every kernel of a chunk (CUPTI)
+    offline_seconds: float  # wall time of the stream through render_stream
 
 
 def gpu_memory_mib() -> float | None:
@@ -177,10 +183,15 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
             keys.append(float(plan.block_mask.sum(axis=1).mean() * block))
     steady = slice(len(kept) // 2, None)  # the cache is full by then
     kept_fraction, keys_per_query = float(np.mean(kept[steady])), float(np.mean(keys[steady]))
+    engine.reset()
+    start = time.perf_counter()
+    for _ in engine.render_stream(keypoints[c * frames:(c + 1) * frames] for c in range(chunks)):
+        pass
+    offline = time.perf_counter() - start
     after = gpu_memory_mib() if provider == "cuda" else None
-    attention_gpu = None
+    attention_gpu = chunk_gpu = None
     if profile and provider == "cuda":
-        attention_gpu = _cupti_attention_seconds(engine, keypoints[:frames * 4])
+        attention_gpu, chunk_gpu = _cupti_seconds(engine, keypoints[:frames * 4])
     elif profile and provider == "cpu":
         attention_gpu = _ort_profile_attention_seconds(engine, chunks)
     memory = after - before if before is not None and after is not None else None
@@ -188,26 +199,22 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
     engine.close()  # free the device memory before the next mode is measured
     del engine
     gc.collect()
-    return Run(attention, cuda_graph, graphed, totals, parts, kept_fraction, keys_per_query, memory, attention_gpu)
+    return Run(attention, cuda_graph, graphed, totals, parts, kept_fraction, keys_per_query, memory, attention_gpu,
+               chunk_gpu, offline)
 
 
-def _cupti_attention_seconds(engine, keypoints: np.ndarray) -> float | None:  # noqa: ANN001
-    """GPU time of attention kernels per chunk, from torch.profiler (CUPTI) around a few chunks."""
-    try:
-        import torch
-        from torch.profiler import ProfilerActivity, profile
-    except ImportError:
-        return None
+def _cupti_seconds(engine, keypoints: np.ndarray) -> tuple[float | None, float | None]:  # noqa: ANN001
+    """GPU time per chunk of the attention kernels and of all kernels (CUPTI), over a few chunks."""
     chunks = len(keypoints) // engine.frames
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+
+    def work() -> None:
         for c in range(chunks):
             engine.render_chunk(keypoints[c * engine.frames:(c + 1) * engine.frames])
-        torch.cuda.synchronize()
-    total = 0.0
-    for event in prof.key_averages():
-        if any(pattern in event.key for pattern in ATTENTION_KERNELS):
-            total += getattr(event, "device_time_total", getattr(event, "cuda_time_total", 0.0))
-    return total * 1e-6 / chunks
+
+    seconds = gpu_kernel_seconds(work, ATTENTION_KERNELS)
+    if seconds is None:
+        return None, None
+    return seconds["matched"] / chunks, seconds["all"] / chunks
 
 
 def _ort_profile_attention_seconds(engine, chunks: int) -> float | None:  # noqa: ANN001
@@ -262,6 +269,8 @@ def report(run: Run, manifest: PackManifest) -> dict[str, object]:
         "cuda_graph": "on" if run.cuda_graph else "off",
         "graphed_sessions": run.graphed,
         "fps": frames * len(run.chunk_seconds) / sum(run.chunk_seconds),
+        "offline_fps": frames * len(run.chunk_seconds) / run.offline_seconds,
+        "gpu_ms_per_chunk": None if run.chunk_gpu_seconds is None else 1000.0 * run.chunk_gpu_seconds,
         "chunk_median_ms": chunk["median_ms"], "chunk_p95_ms": chunk["p95_ms"],
         "latency_median_ms": latency["median_ms"], "latency_p95_ms": latency["p95_ms"],
         "per_frame_ms_at": {f"{s}s": per_frame_at(run.chunk_seconds, frames, fps, s) for s in WINDOWS_SECONDS},
@@ -332,14 +341,16 @@ def main(argv: list[str]) -> int:
                                  cuda_graph=graphs == "on"), manifest)
                    for mode in modes for graphs in graph_settings]
     name = args.name or f"student-{args.pack.name if args.pack else args.preset}"
-    rows = [[r["attention"], "+".join(r["graphed_sessions"]) or "off", r["fps"], r["chunk_median_ms"], r["chunk_p95_ms"], r["latency_p95_ms"],
+    rows = [[r["attention"], "+".join(r["graphed_sessions"]) or "off", r["fps"], r["offline_fps"],
+             r["chunk_median_ms"], r["chunk_p95_ms"], r["gpu_ms_per_chunk"] or "n/a", r["latency_p95_ms"],
              *r["per_frame_ms_at"].values(), r["split_ms_per_chunk"]["attention"] or "n/a",
              r["split_ms_per_chunk"]["other_layers"] or "n/a", r["split_ms_per_chunk"]["decoder"],
              r["split_ms_per_chunk"]["mask_building"], r["split_ms_per_chunk"]["host"],
              r["split_ms_per_chunk"]["copies"], r["kept_block_fraction"],
              r["transformer_gflop_per_frame"], r["gpu_memory_mib"] if r["gpu_memory_mib"] is not None else "n/a"]
             for r in results]
-    headers = ["attention", "CUDA graphs", "fps", "chunk med ms", "chunk p95 ms", "live latency p95 ms",
+    headers = ["attention", "CUDA graphs", "fps", "offline fps", "chunk med ms", "chunk p95 ms", "GPU ms/chunk",
+               "live latency p95 ms",
                *[f"ms/frame @{s}s" for s in WINDOWS_SECONDS], "attn ms/chunk", "other ms/chunk", "decoder ms",
                "masks ms", "host ms", "copies ms", "kept blocks", "GFLOP/frame", "GPU MiB"]
     table = format_table(headers, rows)

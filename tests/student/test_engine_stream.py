@@ -63,6 +63,49 @@ def test_a_stream_longer_than_the_cache_matches_the_torch_stream(tiny_pack, atte
         assert copy_calls[2:2 * CHUNKS:2] == [2] * (CHUNKS - 1)
 
 
+@pytest.mark.parametrize("attention", ["sparse", "dense"])
+def test_a_pipelined_stream_renders_what_chunk_by_chunk_does(tiny_pack, attention):
+    """render_stream prepares chunk n+1 on its helper thread while chunk n runs, and renders the same frames."""
+    import threading
+
+    pack = load_pack(tiny_pack[0])
+    clip = presenter_clip(CHUNKS * 2)
+    chunks = [clip[i:i + 2] for i in range(0, len(clip), 2)]
+    portrait = np.random.default_rng(3).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    frames = {}
+    for pipelined in (False, True):
+        engine = StudentEngine(pack, provider="cpu", attention=attention, seed=7)
+        engine.set_reference(portrait)
+        started = [threading.Event() for _ in chunks]  # started[c]: chunk c's preparation began
+        threads: set[str] = set()
+        done: list[np.ndarray] = []
+        prepare, run = engine._prepare, engine._run
+
+        def spy_prepare(keypoints, prepare=prepare, started=started, threads=threads):
+            threads.add(threading.current_thread().name)
+            started[sum(event.is_set() for event in started)].set()
+            return prepare(keypoints)
+
+        def spy_run(graph, index, run=run, started=started, engine=engine, done=done, pipelined=pipelined):
+            # chunk c's first step waits until chunk c+1's preparation has begun: only an overlap lets it
+            c = len(done)
+            if pipelined and graph == engine.student_graph and index == 0 and c + 1 < len(chunks):
+                assert started[c + 1].wait(timeout=10), f"chunk {c + 1} was not prepared while chunk {c} ran"
+            run(graph, index)
+
+        engine._prepare, engine._run = spy_prepare, spy_run
+        if pipelined:
+            for images, timings in engine.render_stream(chunks):
+                done.append(images)
+                assert timings.total > 0
+            assert threads == {name for name in threads if name.startswith("student-prepare")}
+        else:
+            done += [engine.render_chunk(chunk)[0] for chunk in chunks]
+        frames[pipelined] = np.concatenate(done)
+        assert len(engine.planner.entries) == pack.manifest.cache_frames
+    assert np.array_equal(frames[True], frames[False])
+
+
 def test_cuda_graphs_are_refused_on_the_cpu(tiny_pack):
     pack = load_pack(tiny_pack[0])
     with pytest.raises(ValueError, match=r"cuda_graph=True needs provider='cuda'.*pass cuda_graph=None or False"):
@@ -130,7 +173,7 @@ def test_graph_captures_and_engine_builds_take_turns(tiny_pack, monkeypatch):
     clip = presenter_clip(10)
     for i in range(0, 10, 2):
         engine.render_chunk(clip[i:i + 2])
-    bindings = 3 + 1  # even steps, odd steps, refresh; the decoder: five runs each, the first three under the lock
+    bindings = 2 + 1 + 1  # a binding per step and the refresh; the decoder: five runs each, the first three locked
     assert lock.taken == 2 + bindings * engine_module.CAPTURE_RUNS and lock.held == 0
 
 

@@ -28,7 +28,8 @@
 #   then call 2 carries out/ (motion banks, evaluation set) and runs `stage && finetune`.
 # Environment: WORK (/tmp/podium-distill), CARRY (.distill-carry), OUT ($OUT of the device call, else $WORK/out),
 # FT_MINUTES (5), PAIRS_MINUTES (2), REGRESS_MINUTES (4), DMD_MINUTES (6.5), ROWS ("dmd region"), LAMBDA_REGION (1.0),
-# STUDENT_SIZE (pack), TEACHER_STEPS (25).
+# STUDENT_SIZE (pack), TEACHER_STEPS (25), REGION_ARGS (more arguments of the region row's `distill dmd`, e.g.
+# "--lambda-mouth 2").
 set -uo pipefail
 
 stage="${1:-}"
@@ -124,12 +125,14 @@ dmd)
   common=(--student "$runs/regress/student" --teacher "$runs/sparse-local/teacher_sparse" --autoencoder "$ae"
           --bank "$bank" --heldout-bank "$heldout")
   lambda() { [ "$1" = dmd ] && echo 0 || echo "${LAMBDA_REGION:-1.0}"; }
+  read -r -a region_args <<< "${REGION_ARGS:-}"
+  extra() { [ "$1" = region ] && echo "${region_args[@]}"; }
   if [ "$gpus" -gt 1 ] && [ "$rows" = "dmd region" ]; then
     step "DMD alone on GPUs $first_half, DMD + region loss on GPUs $second_half ($minutes min)"
     train dmd "$first_half" training.distill dmd "${common[@]}" --lambda-region 0 --minutes "$minutes" --out "$runs/dmd" &
     alone=$!
     train region "$second_half" training.distill dmd "${common[@]}" --lambda-region "$(lambda region)" \
-      --minutes "$minutes" --out "$runs/region"
+      "${region_args[@]}" --minutes "$minutes" --out "$runs/region"
     status=$?
     wait "$alone" || status=1
   else
@@ -138,8 +141,9 @@ dmd)
     status=0
     for row in $rows; do
       step "$row (λ_region $(lambda "$row")) on all GPUs, $each min"
+      # shellcheck disable=SC2046 # extra's words are separate arguments
       train "$row" "$all_gpus" training.distill dmd "${common[@]}" --lambda-region "$(lambda "$row")" \
-        --minutes "$each" --out "$runs/$row" || status=1
+        $(extra "$row") --minutes "$each" --out "$runs/$row" || status=1
     done
   fi
   files=()

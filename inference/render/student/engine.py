@@ -1,30 +1,41 @@
 """The streaming engine of the IASA student: keypoint chunks in, RGB frames out, through ONNX Runtime.
 
-Per chunk: plan it on the host (:mod:`inference.render.student.planner`: top-K frame selection,
-region layout, CSR block mask), draw the pose maps, upload the small per-chunk inputs, copy the
-selected cached frames in, run the student graph once per sampling step, decode, run the student once
-more at the clean time (the refresh) to compute the chunk's keys and values, and copy those out into
-free cache slots.
+A chunk goes through two phases:
+
+* **prepare** (host only): plan it (:mod:`inference.render.student.planner`: top-K frame selection,
+  region layout, CSR block mask) and record its frames in the planner's cache bookkeeping, draw the pose
+  maps, draw the chunk's noise, and pack all of that into one host *staging* buffer;
+* **execute**: upload the staging buffer (one host-to-device copy), copy the selected cached frames in,
+  run the student graph once per sampling step, decode, run the student once more at the clean time (the
+  refresh) to compute the chunk's keys and values, and copy those out into free cache slots.
+
+:meth:`StudentEngine.render_chunk` does both in turn. :meth:`StudentEngine.render_stream` prepares chunk
+n+1 on a helper thread while chunk n executes (ONNX Runtime releases the GIL while the GPU works), which
+is how an offline render or a benchmark reaches the GPU's rate instead of the sum of host and GPU time.
+Preparing only needs the keypoints: the planner's bookkeeping does not wait for the GPU.
 
 Every buffer (latents, the reference's and the cached frames' keys and values, masks, the decoded
 frames) is allocated once on the device and bound once with IO binding, so every run of a graph reads
-and writes the same addresses. A *slot* holds one frame's keys and values for all layers
-(``[layers, 2, 1, heads, N, head_dim]``, contiguous); the graph's past inputs are bound to fixed
-*position buffers* of that shape and its present outputs to fixed *present buffers*. Before the steps,
-a position whose selected frame changed gets a device-to-device copy of that slot (or of the zero
-``empty_slot`` when nothing is selected there; a position that already holds the frame is not copied:
-each slot write gets a new serial number, which the positions remember); after the refresh, the present
-buffers are copied into the chunk's destination slots (:mod:`.device_copy`, ONNX Runtime only). Only the
-rendered frames come back to the host.
+and writes the same addresses. The per-chunk inputs (pose maps, token order, block mask or key length,
+noise) are views into one device staging buffer; each sampling step has its own binding, whose
+timestep and update coefficients are constants uploaded once. A *slot* holds one frame's keys and
+values for all layers (``[layers, 2, 1, heads, N, head_dim]``, contiguous); the graph's past inputs are
+bound to fixed *position buffers* of that shape and its present outputs to fixed *present buffers*.
+Before the steps, a position whose selected frame changed gets a device-to-device copy of that slot (or
+of the zero ``empty_slot`` when nothing is selected there; a position that already holds the frame is
+not copied: each slot write gets a new serial number, which the positions remember); after the refresh,
+the present buffers are copied into the chunk's destination slots (:mod:`.device_copy`, ONNX Runtime
+only). Only the rendered frames come back to the host.
 
 Because the addresses never change, the student and decoder runs can replay CUDA graphs (CUDA EP,
 ``enable_cuda_graph``): one graph per IO binding, chosen with the run option ``gpu_graph_id``. The
-student has three bindings: even steps (``latents[0] → latents[1]``), odd steps (back) and the refresh
-(x̂ in, x̂ out to a scratch buffer); the decoder one. ONNX Runtime captures a graph on the first run of
-its id on the calling thread (after warm-up runs of its own, so that first run is slow) and replays it
-afterwards; no output of a run is also its input, so those repeated runs change nothing. A session that
-ONNX Runtime refuses to create with graphs, or whose capture fails, is rebuilt without them, with one
-logged warning; the frames are the same either way. The CPU takes the same path without graphs.
+student has one binding per sampling step (step 0 reads the staged starting noise, later steps the
+previous step's latent, alternating between two buffers) and one for the refresh (x̂ in, x̂ out to a
+scratch buffer); the decoder one. ONNX Runtime captures a graph on the first run of its id on the calling
+thread (after warm-up runs of its own, so that first run is slow) and replays it afterwards; no output of
+a run is also its input, so those repeated runs change nothing. A session that ONNX Runtime refuses to
+create with graphs, or whose capture fails, is rebuilt without them, with one logged warning; the frames
+are the same either way. The CPU takes the same path without graphs.
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +62,6 @@ log = logging.getLogger(__name__)
 ATTENTION_GRAPHS = {"sparse": "student", "fallback": "student_fallback", "dense": "student_dense"}
 _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16}
 GRAPH_ID_OPTION = "gpu_graph_id"  # ONNX Runtime run option: which captured CUDA graph a run replays
-_REFRESH = 2  # the student's bindings: 0 even steps, 1 odd steps, 2 the refresh
 _EMPTY = 0  # what a position holds after the zero empty_slot was copied there (slot writes count from 1)
 #: Serialises building engines (device allocations) against capturing CUDA graphs: ONNX Runtime captures in
 #: CUDA's global mode, in which an allocation on another thread (the loader building the next renderer while
@@ -60,19 +72,63 @@ GPU_SETUP_LOCK = threading.RLock()
 CAPTURE_RUNS = 3
 
 
+#: Byte alignment of each input inside the staging buffer.
+STAGING_ALIGNMENT = 256
+
+
 @dataclass
 class ChunkTimings:
-    """Host wall time of one chunk's parts, seconds (the device work is inside the run_* entries)."""
+    """Host wall time of one chunk's parts, seconds (the device work is inside the steps, decode and refresh
+    entries). In :meth:`StudentEngine.render_stream`, plan, pose maps and packing ran on the helper thread
+    while the previous chunk executed; ``total`` is then this chunk's share of the stream's wall time."""
 
     plan: float = 0.0  # frame selection, regions, layout, block mask
     pose_maps: float = 0.0
-    upload: float = 0.0  # per-chunk inputs
+    upload: float = 0.0  # packing the per-chunk inputs (CSR, noise) and the one host-to-device copy
     copies: float = 0.0  # cached frames into the position buffers, the chunk's keys and values into slots
     steps: float = 0.0  # the student's sampling steps
     decode: float = 0.0  # decoder, including the copy of the frames to the host
     refresh: float = 0.0  # the cache pass at the clean time
     total: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+
+
+class Staging:
+    """The per-chunk inputs packed into one buffer: named, aligned views of a host array and the matching
+    device pointers of its device copy, so one ``update_inplace`` uploads a whole chunk.
+
+    Args:
+        fields: (name, shape, numpy dtype) of each input, in order.
+        value_of: makes a device OrtValue of (shape, dtype) (the engine's allocator).
+    """
+
+    def __init__(self, fields: list[tuple[str, tuple[int, ...], type]],
+                 value_of: Callable[[tuple[int, ...], type], object]) -> None:
+        self.layout: dict[str, tuple[int, tuple[int, ...], np.dtype]] = {}
+        offset = 0
+        for name, shape, dtype in fields:
+            offset = -(-offset // STAGING_ALIGNMENT) * STAGING_ALIGNMENT
+            self.layout[name] = (offset, tuple(shape), np.dtype(dtype))
+            offset += int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.host = np.zeros(offset, dtype=np.uint8)
+        self.device = value_of((offset,), np.uint8)
+        self.views = {name: self.host[start:start + int(np.prod(shape)) * dtype.itemsize].view(dtype).reshape(shape)
+                      for name, (start, shape, dtype) in self.layout.items()}
+
+    def pointer(self, name: str) -> int:
+        """Device address of input ``name``."""
+        return self.device.data_ptr() + self.layout[name][0]
+
+    def upload(self) -> None:
+        self.device.update_inplace(self.host)
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk planned, recorded in the planner and packed into the staging buffer, ready to execute."""
+
+    plan: ChunkPlan
+    timings: ChunkTimings
 
 
 class StudentEngine:
@@ -278,26 +334,30 @@ class StudentEngine:
         self.reference_kv = self._value(slot_shape, self.dtype)
         self.reference_embedding = self._value((1, model.width), self.dtype)
         self.latents = [self._value(self.latent_shape, self.dtype) for _ in range(2)]
-        self.noise = self._value(self.latent_shape, self.dtype)
         self.x0 = self._value(self.latent_shape, self.dtype)
         self.scratch = self._value(self.latent_shape, self.dtype)
-        self.timestep = self._value((self.frames,), np.float32)
-        self.coefficients = self._value((3,), np.float32)
+        times = [t for t, _ in self.schedule] + [CLEAN_TIME]  # each step's, then the refresh's
+        coefficients = [c for _, c in self.schedule] + [self.schedule[-1][1]]  # the refresh's are unused
+        self.step_times = [self._constant(np.full(self.frames, t, dtype=np.float32)) for t in times]
+        self.step_coefficients = [self._constant(np.asarray(c, dtype=np.float32)) for c in coefficients]
         width, height = manifest.resolution
-        self.pose_host = np.zeros((self.frames, height, width, 3), dtype=np.uint8)
-        self.pose = self._value(self.pose_host.shape, np.uint8)
-        self.order = self._value((self.frames * self.tokens,), np.int64)
-        self.restore = self._value((self.frames * self.tokens,), np.int64)
+        tokens = self.frames * self.tokens
+        fields = [("pose", (self.frames, height, width, 3), np.uint8), ("token_order", (tokens,), np.int64),
+                  ("token_restore", (tokens,), np.int64)]
         if self.attention == "dense":
-            self.key_length = self._value((1,), np.int32)
+            fields.append(("key_length", (1,), np.int32))
         else:
             q_blocks = self.frames * self.grid.blocks
             kv_blocks = (self.tokens + (self.frames + self.planner.positions) * self.tokens) // self.grid.block_size
-            self.row_ptr_host = np.zeros((1, q_blocks + 1), dtype=np.int32)
-            self.col_idx_host = np.zeros((1, q_blocks * kv_blocks), dtype=np.int32)
-            self.row_ptr = self._value(self.row_ptr_host.shape, np.int32)
-            self.col_idx = self._value(self.col_idx_host.shape, np.int32)
+            fields += [("row_ptr", (1, q_blocks + 1), np.int32), ("col_idx", (1, q_blocks * kv_blocks), np.int32)]
+        fields += [(f"noise_{s}", self.latent_shape, self.dtype) for s in range(len(self.schedule))]
+        self.staging = Staging(fields, self._value)
         self.image = self._value((self.frames, height, width, 3), np.uint8)
+
+    def _constant(self, array: np.ndarray) -> object:
+        value = self._value(array.shape, array.dtype.type)
+        value.update_inplace(array)
+        return value
 
     def _bind_view(self, binding: object, name: str, slot: object, layer: int, which: int,
                    output: bool = False) -> None:
@@ -307,43 +367,51 @@ class StudentEngine:
              slot.data_ptr() + (layer * 2 + which) * self._view_bytes)
 
     def _bind(self, graph: str) -> None:
-        """Makes ``graph``'s IO bindings (the student's three, the decoder's one), each with the run options
-        that select its own CUDA graph when the session has them."""
-        if graph == "decoder":
-            buffers = [({"latent": self.x0}, {"image": self.image})]
-        else:  # even steps, odd steps, the refresh
-            buffers = [({"latent": latent}, {"x0": x0, "latent_next": latent_next}) for latent, x0, latent_next in
-                       ((self.latents[0], self.x0, self.latents[1]), (self.latents[1], self.x0, self.latents[0]),
-                        (self.x0, self.scratch, self.latents[0]))]
+        """Makes ``graph``'s IO bindings (the student's one per step and the refresh, the decoder's one), each
+        with the run options that select its own CUDA graph when the session has them."""
         runs = []
-        for graph_id, (inputs, outputs) in enumerate(buffers, start=1):  # ORT reserves graph id 0
+        count = 1 if graph == "decoder" else len(self.schedule) + 1
+        for index in range(count):
             binding = self.sessions[graph].io_binding()
-            if graph != "decoder":
-                self._bind_student_fixed(binding)
-            for name, value in inputs.items():
-                binding.bind_ortvalue_input(name, value)
-            for name, value in outputs.items():
-                binding.bind_ortvalue_output(name, value)
+            if graph == "decoder":
+                binding.bind_ortvalue_input("latent", self.x0)
+                binding.bind_ortvalue_output("image", self.image)
+            else:
+                self._bind_student(binding, index)
             options = self._ort.RunOptions()
             if graph in self.graphed:
-                options.add_run_config_entry(GRAPH_ID_OPTION, str(graph_id))
+                options.add_run_config_entry(GRAPH_ID_OPTION, str(index + 1))  # ORT reserves graph id 0
             runs.append((binding, options))
         self._runs[graph] = runs
 
-    def _bind_student_fixed(self, binding: object) -> None:
-        """Binds what every run of the student shares: the per-chunk inputs, the reference, the position
-        buffers (past) and the present buffers."""
+    def _bind_student(self, binding: object, index: int) -> None:
+        """Binds the student's run ``index``: sampling step ``index`` (its latent from the staged starting noise or
+        the previous step, its next latent into the other buffer) or, past the last step, the refresh (x̂ in at
+        the clean time, x̂ out to scratch); and what every run shares: the staged per-chunk inputs, the
+        reference, the position buffers (past) and the present buffers."""
+        steps = len(self.schedule)
+        staging, latent_shape = self.staging, list(self.latent_shape)
+        if index == steps:  # the refresh
+            binding.bind_ortvalue_input("latent", self.x0)
+            binding.bind_ortvalue_output("x0", self.scratch)
+        else:
+            if index == 0:
+                binding.bind_input("latent", self.device, 0, self.dtype, latent_shape, staging.pointer("noise_0"))
+            else:
+                binding.bind_ortvalue_input("latent", self.latents[(index - 1) % 2])
+            binding.bind_ortvalue_output("x0", self.x0)
+        binding.bind_ortvalue_output("latent_next", self.latents[index % 2])
+        # the noise of step s's update is drawn for step s+1; the last step's update lands on x̂ (no noise)
+        binding.bind_input("noise", self.device, 0, self.dtype, latent_shape,
+                           staging.pointer(f"noise_{min(index + 1, steps - 1)}"))
+        binding.bind_ortvalue_input("timestep", self.step_times[index])
+        binding.bind_ortvalue_input("coefficients", self.step_coefficients[index])
         names = {arg.name for arg in self.student.get_inputs()}
-        for name, value in (("noise", self.noise), ("timestep", self.timestep), ("coefficients", self.coefficients),
-                            ("pose", self.pose), ("token_order", self.order), ("token_restore", self.restore)):
-            binding.bind_ortvalue_input(name, value)
+        for name, (_, shape, dtype) in staging.layout.items():
+            if not name.startswith("noise_"):
+                binding.bind_input(name, self.device, 0, dtype.type, list(shape), staging.pointer(name))
         if "reference_embedding" in names:
             binding.bind_ortvalue_input("reference_embedding", self.reference_embedding)
-        if self.attention == "dense":
-            binding.bind_ortvalue_input("key_length", self.key_length)
-        else:
-            binding.bind_ortvalue_input("row_ptr", self.row_ptr)
-            binding.bind_ortvalue_input("col_idx", self.col_idx)
         for layer in range(self.manifest.model.depth):
             for which, kind in enumerate("kv"):
                 self._bind_view(binding, f"reference_{kind}_{layer}", self.reference_kv, layer, which)
@@ -391,34 +459,76 @@ class StudentEngine:
         """One chunk: float ``[F, 134, 3]`` keypoints → uint8 ``[F, H, W, 3]`` frames and the timings."""
         if not self.has_reference:
             raise RuntimeError("set_reference() must be called before render_chunk()")
-        timings = ChunkTimings()
         start = time.perf_counter()
+        prepared = self._prepare(keypoints)
+        self._upload(prepared)
+        frames, timings = self._execute(prepared)
+        timings.total = time.perf_counter() - start
+        return frames, timings
+
+    def render_stream(self, chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, ChunkTimings]]:
+        """Renders chunk after chunk like :meth:`render_chunk` (the same frames), preparing each next chunk on a
+        helper thread while the current one executes. For offline work, where the keypoints are known ahead."""
+        if not self.has_reference:
+            raise RuntimeError("set_reference() must be called before render_stream()")
+        chunks = iter(chunks)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student-prepare") as helper:
+            upcoming = next(chunks, None)
+            pending = None if upcoming is None else helper.submit(self._prepare, upcoming)
+            while pending is not None:
+                start = time.perf_counter()
+                prepared = pending.result()
+                self._upload(prepared)  # the staging buffer is free for the next chunk from here on
+                upcoming = next(chunks, None)
+                pending = None if upcoming is None else helper.submit(self._prepare, upcoming)
+                frames, timings = self._execute(prepared)
+                timings.total = time.perf_counter() - start
+                yield frames, timings
+
+    def _prepare(self, keypoints: np.ndarray) -> PreparedChunk:
+        """Host work of a chunk: plan it and record it in the planner, draw its pose maps, pack its inputs."""
+        timings = ChunkTimings()
         plan = self.last_plan = self.planner.plan(keypoints, self.next_index)
+        self.planner.commit(plan)  # bookkeeping only: the next chunk can be planned before this one runs
+        self.next_index += self.frames
         timings.plan = plan.seconds
 
         mark = time.perf_counter()
+        views = self.staging.views
         size = self.manifest.resolution
         for f, frame in enumerate(keypoints):
-            draw_pose_map(frame, size, out=self.pose_host[f])
+            draw_pose_map(frame, size, out=views["pose"][f])
         timings.pose_maps = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        self._upload_chunk(plan)
-        noise = chunk_noise(self.rng, len(self.schedule), self.latent_shape)
+        views["token_order"][...] = plan.order
+        views["token_restore"][...] = plan.restore
+        if plan.block_mask is not None:
+            masks.block_mask_to_padded_csr(plan.block_mask, views["row_ptr"], views["col_idx"])
+        else:
+            views["key_length"][0] = plan.key_length
+        for s, noise in enumerate(chunk_noise(self.rng, len(self.schedule), self.latent_shape)):
+            views[f"noise_{s}"][...] = noise
         timings.upload = time.perf_counter() - mark
+        return PreparedChunk(plan, timings)
 
+    def _upload(self, prepared: PreparedChunk) -> None:
+        """Copies the staging buffer to the device (afterwards the host side may take the next chunk)."""
+        mark = time.perf_counter()
+        self.staging.upload()
+        prepared.timings.upload += time.perf_counter() - mark
+
+    def _execute(self, prepared: PreparedChunk) -> tuple[np.ndarray, ChunkTimings]:
+        """Device work of a prepared and uploaded chunk."""
+        plan, timings = prepared.plan, prepared.timings
         mark = time.perf_counter()
         self._copy_positions_in(plan)
         timings.copies = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        self.latents[0].update_inplace(noise[0].astype(self.dtype, copy=False))
-        for step, (t, coefficients) in enumerate(self.schedule):
-            self.timestep.update_inplace(np.full(self.frames, t, dtype=np.float32))
-            self.coefficients.update_inplace(coefficients)
-            if step + 1 < len(noise):
-                self.noise.update_inplace(noise[step + 1].astype(self.dtype, copy=False))
-            self._run(self.student_graph, step % 2)
+        steps = len(self.schedule)
+        for step in range(steps):
+            self._run(self.student_graph, step)
         timings.steps = time.perf_counter() - mark
 
         mark = time.perf_counter()
@@ -426,28 +536,13 @@ class StudentEngine:
         timings.decode = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        self.timestep.update_inplace(np.full(self.frames, CLEAN_TIME, dtype=np.float32))
-        self._run(self.student_graph, _REFRESH)
+        self._run(self.student_graph, steps)  # the refresh
         timings.refresh = time.perf_counter() - mark
 
         mark = time.perf_counter()
         self._copy_presents_out(plan)
-        self.planner.commit(plan)
-        self.next_index += self.frames
         timings.copies += time.perf_counter() - mark
-        timings.total = time.perf_counter() - start
         return frames, timings
-
-    def _upload_chunk(self, plan: ChunkPlan) -> None:
-        self.pose.update_inplace(self.pose_host)
-        self.order.update_inplace(plan.order)
-        self.restore.update_inplace(plan.restore)
-        if plan.block_mask is not None:
-            masks.block_mask_to_padded_csr(plan.block_mask, self.row_ptr_host, self.col_idx_host)
-            self.row_ptr.update_inplace(self.row_ptr_host)
-            self.col_idx.update_inplace(self.col_idx_host)
-        else:
-            self.key_length.update_inplace(np.array([plan.key_length], dtype=np.int32))
 
     def _copy_positions_in(self, plan: ChunkPlan) -> None:
         """Copies each position's selected slot (or the zero empty slot) into its buffer, unless the buffer
