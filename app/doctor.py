@@ -61,10 +61,15 @@ def _check_onnxruntime() -> Check:
         import onnxruntime as ort
     except ImportError as exc:
         return Check("ONNX Runtime", "fail", f"not installed ({exc})", "run installer/setup.sh")
+    from inference.gpu import CUDA_PROVIDER, FIX, cuda_problem
+
     providers = ort.get_available_providers()
     detail = f"{ort.__version__}, providers: {', '.join(providers)}"
-    if "CUDAExecutionProvider" in providers:
-        return Check("ONNX Runtime", "ok", detail)
+    if CUDA_PROVIDER in providers:
+        problem = cuda_problem()
+        if problem is None:
+            return Check("ONNX Runtime", "ok", detail + " (CUDA starts)")
+        return Check("ONNX Runtime", "warn", f"{detail}; {problem}", FIX)
     if _nvidia_gpu():
         return Check("ONNX Runtime", "warn", detail + " (CPU build on a GPU machine)",
                      "run installer/setup.sh --gpu to install onnxruntime-gpu")

@@ -398,11 +398,9 @@ def _scores(frames: list[np.ndarray], truths: list[Truth]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import onnxruntime as ort
+    from inference.gpu import cuda_status
 
-    if hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()
-    provider = args.device or ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu")
+    provider = args.device or ("cuda" if cuda_status()[0] else "cpu")
     segments, fps = load_eval_set(args.eval)
     out = args.out
     with tempfile.TemporaryDirectory(prefix="podium-ablation-") as tmp:

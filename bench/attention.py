@@ -30,6 +30,7 @@ import onnxruntime as ort
 
 from bench.common import format_table, write_results
 from inference import ops
+from inference.gpu import cuda_status
 from inference.ops import csr, graphs
 
 BLOCK = 128
@@ -66,8 +67,10 @@ class Runner:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        if setup.device == "cuda" and hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()
+        if setup.device == "cuda":
+            cuda_ok, cuda_reason = cuda_status()
+            if not cuda_ok:
+                raise RuntimeError(cuda_reason)
 
     def session(self, model) -> ort.InferenceSession:
         options = ort.SessionOptions()
@@ -167,8 +170,7 @@ def target(row: dict, device: str) -> tuple[str, bool | None]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="main.py bench attention", description=__doc__.splitlines()[0])
-    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if has_cuda else "cpu")
+    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if cuda_status()[0] else "cpu")
     parser.add_argument("--shapes", type=parse_shapes, help="queries x keys, comma separated (e.g. 4096x4096)")
     parser.add_argument("--runs", type=int, help="timed runs per configuration (default 30 CUDA, 9 CPU)")
     parser.add_argument("--seed", type=int, default=0)

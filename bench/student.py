@@ -314,11 +314,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, help="also copy the results here")
     args = parser.parse_args(argv)
 
-    import onnxruntime as ort
+    from inference.gpu import cuda_status
 
-    if hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()
-    device = args.device or ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu")
+    device = args.device or ("cuda" if cuda_status()[0] else "cpu")
     modes = tuple(args.attention.split(","))
     graph_settings = tuple((args.cuda_graph or ("on,off" if device == "cuda" else "off")).split(","))
     if not set(graph_settings) <= {"on", "off"}:

@@ -19,14 +19,16 @@ from onnx import TensorProto
 from op_cases import MASK_KINDS, AttentionCase, make_case
 
 from inference import ops
+from inference.gpu import cuda_status
 from inference.ops import csr, graphs
 
 TOLERANCE = {"float16": 2e-3, "bfloat16": 1.5e-2}
 
 
 def _skip_reason() -> str | None:
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return "onnxruntime has no CUDA execution provider (the onnxruntime-gpu package provides it)"
+    cuda_ok, cuda_reason = cuda_status()
+    if not cuda_ok:
+        return cuda_reason
     if not ops.has_cuda_kernel():
         return "the op library was built without CUDA kernels (no nvcc at build time)"
     try:
@@ -46,8 +48,6 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_SKIP_REASON is not None, reas
 def torch_cuda():
     import torch
 
-    if hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()
     return torch
 
 

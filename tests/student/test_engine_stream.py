@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
+from inference.gpu import cuda_status
 from inference.packs import load_pack
 from inference.render.student.engine import StudentEngine
 from tests.student.poses import presenter_clip
@@ -113,6 +113,16 @@ def test_cuda_graphs_are_refused_on_the_cpu(tiny_pack):
     assert StudentEngine(pack, provider="cpu").graphed == set()  # the default: off on the CPU, no message
 
 
+def test_the_student_engine_refuses_a_cuda_session_that_fell_back_to_the_cpu(tiny_pack, monkeypatch):
+    from inference.errors import DeviceError
+    from inference.render.student import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "cuda_status", lambda: (True, "CUDA"))  # as if the provider were fine
+    with pytest.raises(DeviceError, match=r"could not run the \w+ graph .* on CUDA \(it fell back to the CPU\): "
+                                          r"run installer/setup.sh --gpu"):
+        engine_module.StudentEngine(load_pack(tiny_pack[0]), provider="cuda", attention="fallback")
+
+
 class _FailsOnce:
     """A session whose first run fails as a CUDA graph capture can."""
 
@@ -178,12 +188,9 @@ def test_graph_captures_and_engine_builds_take_turns(tiny_pack, monkeypatch):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif("CUDAExecutionProvider" not in ort.get_available_providers(),
-                    reason="onnxruntime has no CUDA execution provider (the onnxruntime-gpu package provides it)")
+@pytest.mark.skipif(not cuda_status()[0], reason=cuda_status()[1])
 @pytest.mark.parametrize("attention", ["dense", "fallback"])  # the tiny pack is float32: no custom op on CUDA
 def test_cuda_graphs_replay_the_same_frames(tiny_pack, attention):
-    if hasattr(ort, "preload_dlls"):
-        ort.preload_dlls()
     pack = load_pack(tiny_pack[0])
     clip = presenter_clip(CHUNKS * 2)
     frames = {}

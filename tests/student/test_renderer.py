@@ -80,10 +80,11 @@ def test_without_the_custom_op_the_fallback_graph_runs_and_a_pack_without_one_sa
 
 def test_availability_explains_what_is_missing(tiny_pack, tmp_path, monkeypatch):
     monkeypatch.setenv("PODIUM_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(student, "_cuda_available", lambda: False)
+    monkeypatch.setattr(student, "_cuda_status", lambda: (False, "this ONNX Runtime was built without CUDA: ..."))
     monkeypatch.delenv(student.CPU_ENV, raising=False)
     ok, reason = student.availability()
-    assert not ok and "no CUDA execution provider" in reason and "PODIUM_STUDENT_CPU=1" in reason
+    assert not ok and "needs an NVIDIA GPU: this ONNX Runtime was built without CUDA" in reason
+    assert "PODIUM_STUDENT_CPU=1" in reason
     monkeypatch.setenv(student.CPU_ENV, "1")
     monkeypatch.setattr("inference.packs.ASSETS_DIR", tmp_path / "no-assets")
     ok, reason = student.availability()

@@ -23,10 +23,14 @@ log = logging.getLogger(__name__)
 CPU_ENV = "PODIUM_STUDENT_CPU"
 
 
-def _cuda_available() -> bool:
-    import onnxruntime as ort
+def _cuda_status() -> tuple[bool, str]:
+    from inference import gpu
 
-    return "CUDAExecutionProvider" in ort.get_available_providers()
+    return gpu.cuda_status()
+
+
+def _cuda_available() -> bool:
+    return _cuda_status()[0]
 
 
 def _usable_packs(provider: str) -> list[PackInfo]:
@@ -44,10 +48,10 @@ def availability() -> tuple[bool, str]:
     from inference import ops
     from inference.packs import pack_folders
 
-    cuda = _cuda_available()
+    cuda, cuda_reason = _cuda_status()
     if not cuda and os.environ.get(CPU_ENV) != "1":
-        return False, ("ONNX Runtime has no CUDA execution provider here (the student needs an NVIDIA GPU with "
-                       "onnxruntime-gpu; set PODIUM_STUDENT_CPU=1 to run it slowly on the CPU)")
+        return False, (f"the student needs an NVIDIA GPU: {cuda_reason} (or set PODIUM_STUDENT_CPU=1 to run it "
+                       "slowly on the CPU)")
     packs = _usable_packs("cuda" if cuda else "cpu")
     if not packs:
         broken = [f"{info.path.name}: {info.status if info.status != 'ok' else 'float16 graphs only (needs CUDA)'}"

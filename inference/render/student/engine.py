@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.errors import CustomOpError, DeviceError, ModelLoadError
+from inference.gpu import FIX as GPU_FIX
+from inference.gpu import cuda_status, runs_on_cuda
 from inference.packs import ModelPack
 from inference.render.pose_map import draw_pose_map
 from inference.render.student import masks
@@ -258,9 +260,9 @@ class StudentEngine:
 
             ops.register(options)
         if self.provider == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise DeviceError("ONNX Runtime has no CUDA execution provider here: install onnxruntime-gpu "
-                                  "(installer/setup.sh does on a machine with an NVIDIA driver)")
+            cuda_ok, cuda_reason = cuda_status()
+            if not cuda_ok:
+                raise DeviceError(cuda_reason)
             cuda_options = {"device_id": 0} | ({"enable_cuda_graph": "1"} if cuda_graph else {})
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         else:
@@ -275,6 +277,9 @@ class StudentEngine:
                 return self._session(graph, weights)
             raise ModelLoadError(f"model pack {self.pack.path}: ONNX Runtime cannot load the {self.precision} "
                                  f"{graph} graph ({_first_line(exc)}); rebuild the pack with training/pack.py") from exc
+        if self.provider == "cuda" and not runs_on_cuda(session):  # ONNX Runtime fell back to the CPU
+            raise DeviceError(f"ONNX Runtime could not run the {graph} graph of {self.pack.path} on CUDA (it fell back "
+                              f"to the CPU): {GPU_FIX}")
         if cuda_graph:
             self.graphed.add(graph)
         return session
