@@ -53,7 +53,8 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
     """Median, 95th percentile, min and max of ``samples`` (seconds → milliseconds)."""
     ms = sorted(s * 1000.0 for s in samples)
     if not ms:
-        return {"median_ms": float("nan"), "p95_ms": float("nan"), "min_ms": float("nan"), "max_ms": float("nan")}
+        return {"median_ms": float("nan"), "p95_ms": float("nan"), "min_ms": float("nan"), "max_ms": float("nan"),
+                "n": 0}
     p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
     return {"median_ms": statistics.median(ms), "p95_ms": p95, "min_ms": ms[0], "max_ms": ms[-1], "n": len(ms)}
 

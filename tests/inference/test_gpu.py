@@ -23,9 +23,20 @@ def test_an_onnxruntime_without_cuda_says_so_and_how_to_get_it(monkeypatch):
     assert "built without CUDA" in reason and "installer/setup.sh --gpu" in reason
 
 
+class _CpuSession:
+    """What ONNX Runtime builds when the CUDA provider it was asked for does not start: a CPU session."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def get_providers(self) -> list[str]:
+        return ["CPUExecutionProvider"]
+
+
 def test_a_listed_provider_that_does_not_start_is_reported(monkeypatch):
     """onnxruntime-gpu lists CUDA even where its libraries cannot load; a session then quietly runs on the CPU."""
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", _CpuSession)
     preloaded = []
     monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: preloaded.append(True), raising=False)
     ok, reason = gpu.cuda_status()
@@ -39,6 +50,7 @@ def test_a_failing_preload_is_not_fatal(monkeypatch):
         raise OSError("libcudnn.so.9: cannot open shared object file")
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", _CpuSession)
     monkeypatch.setattr(ort, "preload_dlls", fail, raising=False)
     ok, reason = gpu.cuda_status()
     assert not ok and "did not start" in reason

@@ -118,6 +118,7 @@ def test_the_student_engine_refuses_a_cuda_session_that_fell_back_to_the_cpu(tin
     from inference.render.student import engine as engine_module
 
     monkeypatch.setattr(engine_module, "cuda_status", lambda: (True, "CUDA"))  # as if the provider were fine
+    monkeypatch.setattr(engine_module, "runs_on_cuda", lambda session: False)  # and then did not start
     with pytest.raises(DeviceError, match=r"could not run the \w+ graph .* on CUDA \(it fell back to the CPU\): "
                                           r"run installer/setup.sh --gpu"):
         engine_module.StudentEngine(load_pack(tiny_pack[0]), provider="cuda", attention="fallback")
