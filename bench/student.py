@@ -1,6 +1,6 @@
 """The IASA student streaming engine: keypoints in, RGB frames out, through ONNX Runtime (random weights).
 
-Usage: python main.py bench student [--pack DIR | --preset tiny|bundled|paper] [--device cuda|cpu]
+Usage: python main.py bench student [--pack DIR | --preset tiny|bundled|paper [--cache-frames M]] [--device cuda|cpu]
            [--attention sparse,dense] [--cuda-graph on,off] [--seconds 60] [--warmup 4] [--profile]
            [--keypoints speech|synthetic] [--out DIR]
 
@@ -95,8 +95,11 @@ def portrait_for(pack: ModelPack) -> np.ndarray:
     return fit_portrait(own if own is not None else load_portrait(default_portrait()), pack.manifest.resolution)
 
 
-def random_pack(preset: str, precision: str, out: Path, graphs: tuple[str, ...]) -> Path:
-    """Exports a random-weight pack of ``preset`` into ``out`` (needs torch)."""
+def random_pack(preset: str, precision: str, out: Path, graphs: tuple[str, ...], cache_frames: int | None = None) -> Path:
+    """Exports a random-weight pack of ``preset`` into ``out`` (needs torch), with ``cache_frames`` past frames
+    kept (M) instead of the preset's when given."""
+    import dataclasses
+
     from training.export_student import export_all
     from training.models.config import preset as config_of
     from training.models.student import Student
@@ -104,6 +107,8 @@ def random_pack(preset: str, precision: str, out: Path, graphs: tuple[str, ...])
     from training.pack import build_pack
 
     config = config_of(preset)
+    if cache_frames is not None:
+        config = dataclasses.replace(config, cache_frames=cache_frames)
     student = randomize_(Student(config), seed=0)
     files = export_all(student, out / "export", (precision,), graphs)
     return build_pack(out / "export", out / "pack", config, files, name=f"random-{preset}", version="0",
@@ -300,6 +305,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="main.py bench student", description=__doc__.splitlines()[0])
     parser.add_argument("--pack", type=Path, help="a pack to stream (default: export a random one of --preset)")
     parser.add_argument("--preset", default="tiny", help="tiny, bundled (256x256) or paper (512x512)")
+    parser.add_argument("--cache-frames", type=int, help="past frames kept (M) of the random pack (default: the "
+                        "preset's); dense attention attends to all of them, IASA to the top-K")
     parser.add_argument("--device", default=None, choices=["cuda", "cpu"])
     parser.add_argument("--attention", default="sparse,dense")
     parser.add_argument("--cuda-graph", default=None,
@@ -330,7 +337,7 @@ def main(argv: list[str]) -> int:
             graphs = ("encoder", "reference", "decoder") + tuple({"sparse": "student", "dense": "student_dense",
                                                                   "fallback": "student_fallback"}[m] for m in modes)
             precision = "float16" if device == "cuda" else "float32"
-            pack = load_pack(random_pack(args.preset, precision, Path(tmp), graphs))
+            pack = load_pack(random_pack(args.preset, precision, Path(tmp), graphs, args.cache_frames))
         manifest = pack.manifest
         frames_total = int(round(args.seconds * manifest.fps)) // manifest.chunk_size * manifest.chunk_size
         keypoints = motion_keypoints(max(frames_total, manifest.chunk_size * (args.warmup + 1)), manifest.fps,
