@@ -87,10 +87,12 @@ def write_results(name: str, figures: dict[str, object], table: str) -> Path:
     return base.with_suffix(".json")
 
 
-def gpu_kernel_seconds(work: Callable[[], object], patterns: Sequence[str] = ()) -> dict[str, float] | None:
-    """GPU kernel time of ``work()`` from CUPTI (torch.profiler): ``{"all": seconds, "matched": seconds}``,
-    ``matched`` summing the kernels whose name contains one of ``patterns``. None without torch or a CUDA GPU
-    (the app's own runtime has no torch: this is for benchmarks on the GPU machine)."""
+def gpu_kernel_seconds(work: Callable[[], object], patterns: Sequence[str] = (),
+                       top: int = 0) -> dict[str, object] | None:
+    """GPU kernel time of ``work()`` from CUPTI (torch.profiler): ``{"all": seconds, "matched": seconds,
+    "launches": kernels run}``, ``matched`` summing the kernels whose name contains one of ``patterns``; with
+    ``top``, also ``"kernels"``: the ``top`` kernels by time as ``[name, seconds, launches]``. None without torch
+    or a CUDA GPU (the app's own runtime has no torch: this is for benchmarks on the GPU machine)."""
     try:
         import torch
         from torch.profiler import ProfilerActivity, profile
@@ -106,11 +108,18 @@ def gpu_kernel_seconds(work: Callable[[], object], patterns: Sequence[str] = ())
         print(f"GPU kernel times unavailable: {exc}")
         return None
     total = matched = 0.0
+    launches = 0
+    kernels = []
     for event in prof.key_averages():
         if event.device_type != torch.autograd.DeviceType.CUDA:
             continue
         seconds = getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0.0)) * 1e-6
         total += seconds
+        launches += event.count
+        kernels.append([event.key[:120], seconds, event.count])
         if any(pattern in event.key for pattern in patterns):
             matched += seconds
-    return {"all": total, "matched": matched}
+    result: dict[str, object] = {"all": total, "matched": matched, "launches": launches}
+    if top:
+        result["kernels"] = sorted(kernels, key=lambda k: -k[1])[:top]
+    return result

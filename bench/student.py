@@ -46,6 +46,7 @@ from inference.packs import ModelPack, PackManifest, load_pack
 
 ATTENTION_KERNELS = ("AttentionKernel", "sdpa", "fmha", "flash", "Fmha", "Flash")
 WINDOWS_SECONDS = (1, 10, 60)
+TOP_KERNELS = 25  # kernels listed in the results, by GPU time
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,6 +146,7 @@ class Run:
     attention_gpu_seconds: float | None
     chunk_gpu_seconds: float | None  # every kernel of a chunk (CUPTI)
     offline_seconds: float  # wall time of the stream through render_stream
+    kernels: dict[str, object]  # launches a chunk and the costliest kernels (CUPTI), empty without
 
 
 def gpu_memory_mib() -> float | None:
@@ -195,8 +197,9 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
     offline = time.perf_counter() - start
     after = gpu_memory_mib() if provider == "cuda" else None
     attention_gpu = chunk_gpu = None
+    kernels: dict[str, object] = {}
     if profile and provider == "cuda":
-        attention_gpu, chunk_gpu = _cupti_seconds(engine, keypoints[:frames * 4])
+        attention_gpu, chunk_gpu, kernels = _cupti_seconds(engine, keypoints[:frames * 4])
     elif profile and provider == "cpu":
         attention_gpu = _ort_profile_attention_seconds(engine, chunks)
     memory = after - before if before is not None and after is not None else None
@@ -205,21 +208,24 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
     del engine
     gc.collect()
     return Run(attention, cuda_graph, graphed, totals, parts, kept_fraction, keys_per_query, memory, attention_gpu,
-               chunk_gpu, offline)
+               chunk_gpu, offline, kernels)
 
 
-def _cupti_seconds(engine, keypoints: np.ndarray) -> tuple[float | None, float | None]:  # noqa: ANN001
-    """GPU time per chunk of the attention kernels and of all kernels (CUPTI), over a few chunks."""
+def _cupti_seconds(engine, keypoints: np.ndarray) -> tuple[float | None, float | None, dict[str, object]]:  # noqa: ANN001
+    """GPU time per chunk of the attention kernels and of all kernels (CUPTI), over a few chunks, and the
+    kernels of a chunk: how many ran, and the costliest (name, ms a chunk, launches a chunk)."""
     chunks = len(keypoints) // engine.frames
 
     def work() -> None:
         for c in range(chunks):
             engine.render_chunk(keypoints[c * engine.frames:(c + 1) * engine.frames])
 
-    seconds = gpu_kernel_seconds(work, ATTENTION_KERNELS)
+    seconds = gpu_kernel_seconds(work, ATTENTION_KERNELS, top=TOP_KERNELS)
     if seconds is None:
-        return None, None
-    return seconds["matched"] / chunks, seconds["all"] / chunks
+        return None, None, {}
+    kernels = {"launches_per_chunk": seconds["launches"] / chunks,
+               "top": [[name, 1000.0 * t / chunks, count / chunks] for name, t, count in seconds["kernels"]]}
+    return seconds["matched"] / chunks, seconds["all"] / chunks, kernels
 
 
 def _ort_profile_attention_seconds(engine, chunks: int) -> float | None:  # noqa: ANN001
@@ -276,6 +282,7 @@ def report(run: Run, manifest: PackManifest) -> dict[str, object]:
         "fps": frames * len(run.chunk_seconds) / sum(run.chunk_seconds),
         "offline_fps": frames * len(run.chunk_seconds) / run.offline_seconds,
         "gpu_ms_per_chunk": None if run.chunk_gpu_seconds is None else 1000.0 * run.chunk_gpu_seconds,
+        "gpu_kernels": run.kernels,
         "chunk_median_ms": chunk["median_ms"], "chunk_p95_ms": chunk["p95_ms"],
         "latency_median_ms": latency["median_ms"], "latency_p95_ms": latency["p95_ms"],
         "per_frame_ms_at": {f"{s}s": per_frame_at(run.chunk_seconds, frames, fps, s) for s in WINDOWS_SECONDS},
@@ -361,6 +368,11 @@ def main(argv: list[str]) -> int:
     table = format_table(headers, rows)
     if ratios := fps_ratios(results):
         table += "\n\n" + "\n".join(ratios)
+    for r in results:
+        if r["gpu_kernels"]:
+            top = "; ".join(f"{name[:60]} {ms:.3g} ms ×{count:.0f}" for name, ms, count in r["gpu_kernels"]["top"][:8])
+            table += (f"\n\n{r['attention']} (CUDA graphs {r['cuda_graph']}): "
+                      f"{r['gpu_kernels']['launches_per_chunk']:.0f} kernels a chunk; costliest: {top}")
     context = (f"{manifest.name}: {manifest.resolution[0]}x{manifest.resolution[1]}, width {manifest.model.width}, "
                f"depth {manifest.model.depth}, {manifest.steps} step(s) + cache refresh, chunks of "
                f"{manifest.chunk_size}, top-{manifest.top_k} of {manifest.cache_frames}, block {manifest.block_size}, "
