@@ -319,6 +319,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cuda-graph", default=None,
                         help="on, off or on,off: replay the student's and decoder's runs as CUDA graphs "
                              "(default: on,off on CUDA, off on the CPU)")
+    parser.add_argument("--cuda-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra CUDA execution provider option for every graph (e.g. prefer_nhwc=1)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=int, default=4, help="chunks run before timing")
     parser.add_argument("--profile", action="store_true", help="attribute time to attention kernels")
@@ -335,6 +337,13 @@ def main(argv: list[str]) -> int:
     graph_settings = tuple((args.cuda_graph or ("on,off" if device == "cuda" else "off")).split(","))
     if not set(graph_settings) <= {"on", "off"}:
         parser.error(f"--cuda-graph takes on, off or on,off, not {args.cuda_graph!r}")
+    from inference.render.student import engine as engine_module
+
+    for option in args.cuda_option:
+        key, _, value = option.partition("=")
+        if not key or not value:
+            parser.error(f"--cuda-option takes KEY=VALUE, not {option!r}")
+        engine_module.CUDA_PROVIDER_OPTIONS[key] = value
     if device != "cuda" and "on" in graph_settings:
         parser.error("--cuda-graph on needs --device cuda (CUDA graphs are a feature of the CUDA execution provider)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -376,7 +385,8 @@ def main(argv: list[str]) -> int:
     context = (f"{manifest.name}: {manifest.resolution[0]}x{manifest.resolution[1]}, width {manifest.model.width}, "
                f"depth {manifest.model.depth}, {manifest.steps} step(s) + cache refresh, chunks of "
                f"{manifest.chunk_size}, top-{manifest.top_k} of {manifest.cache_frames}, block {manifest.block_size}, "
-               f"{device.upper()}, {args.seconds:g} s of stream")
+               f"{device.upper()}, {args.seconds:g} s of stream"
+               + (f", CUDA options {', '.join(args.cuda_option)}" if args.cuda_option else ""))
     print(context)
     print(table)
     figures = {"context": context, "device": device, "results": results}

@@ -259,9 +259,78 @@ def optimize_transformer_graph(path: Path, config: StudentConfig, *, use_gpu: bo
         optimized = optimize_model(str(patched), model_type="bert", num_heads=config.heads, hidden_size=config.width,
                                    opt_level=0, use_gpu=use_gpu, only_onnxruntime=False)
         counts = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+        if use_gpu:
+            counts["RMSNormInFloat16"] = rms_norms_in_half(optimized.model)
         optimized.save_model_to_file(str(path))
     log.info("%s: fused %s", path.name, counts)
     return counts
+
+
+def rms_norms_in_half(model: onnx.ModelProto) -> int:
+    """Runs the q/k RMSNorms of a float16 graph in float16; returns how many were rewritten.
+
+    torch exports ``nn.RMSNorm`` on half inputs as Cast(float32) → SimplifiedLayerNormalization → Cast(float16), with
+    its weight cast to float32 too. ONNX Runtime's float16 kernel accumulates in float32 (``stash_type`` 1) and
+    rounds once to float16, so the casts only cost time (a tenth of a paper-scale chunk). Each such chain becomes
+    one float16 SimplifiedLayerNormalization on the original input and weight.
+    """
+    graph = model.graph
+    producer = {output: node for node in graph.node for output in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    graph_outputs = {o.name for o in graph.output}
+    to_float, to_half = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+
+    def cast_to(node: onnx.NodeProto | None, element_type: int) -> bool:
+        return (node is not None and node.op_type == "Cast"
+                and any(a.name == "to" and a.i == element_type for a in node.attribute))
+
+    initializers = {init.name: init for init in graph.initializer}
+    removed: set[int] = set()
+    replaced_weights: set[str] = set()
+    rewritten = 0
+    for norm in graph.node:
+        if norm.op_type != "SimplifiedLayerNormalization" or len(norm.input) < 2:
+            continue
+        cast_in, weight = producer.get(norm.input[0]), norm.input[1]
+        users = consumers.get(norm.output[0], [])
+        if not (cast_to(cast_in, to_float) and len(users) == 1 and cast_to(users[0], to_half)) \
+                or any(o in graph_outputs for o in norm.output[1:] if o):
+            continue
+        cast_weight = producer.get(weight)
+        if cast_to(cast_weight, to_float):  # the float16 weight, cast
+            half_weight = cast_weight.input[0]
+        elif weight in initializers and initializers[weight].data_type == to_float:  # the cast, constant-folded
+            half_weight = f"{weight}_float16"
+            replaced_weights.add(weight)
+            if half_weight not in initializers:
+                values = numpy_helper.to_array(initializers[weight]).astype(np.float16)
+                initializers[half_weight] = numpy_helper.from_array(values, half_weight)
+                graph.initializer.append(initializers[half_weight])
+        else:
+            continue
+        cast_out = users[0]
+        norm.input[0], norm.input[1] = cast_in.input[0], half_weight
+        norm.output[0] = cast_out.output[0]
+        del norm.output[1:]  # the float32 statistics outputs, unused
+        removed.add(id(cast_out))
+        for cast in (cast_in, cast_weight):
+            if cast is not None and all(user is norm for user in consumers.get(cast.output[0], [])):
+                removed.add(id(cast))
+        rewritten += 1
+    used = {name for node in graph.node if id(node) not in removed for name in node.input}
+    for name in replaced_weights - used:  # float32 weights that only the rewritten norms read
+        graph.initializer.remove(initializers[name])
+    kept = [node for node in graph.node if id(node) not in removed]
+    del graph.node[:]
+    graph.node.extend(kept)
+    live = {name for node in kept for name in (*node.input, *node.output)}
+    stale = [info for info in graph.value_info if info.name not in live]
+    for info in stale:
+        graph.value_info.remove(info)
+    return rewritten
 
 
 @contextlib.contextmanager

@@ -38,6 +38,24 @@ def test_the_student_graphs_carry_the_fused_ops(tiny_pack):
         assert "Softmax" not in counts  # attention never falls back to plain MatMul/Softmax
 
 
+def test_float16_graphs_run_the_qk_rms_norms_in_float16(tiny_pack, tmp_path):
+    """torch exports RMSNorm on half inputs between two casts to float32; the export drops them (ONNX Runtime's
+    float16 kernel accumulates in float32), and the graph still agrees with torch."""
+    from training.export_student import TOLERANCE, check_student_graph, export_graph
+
+    _, student = tiny_pack
+    path = tmp_path / "student_dense_float16.onnx"
+    export_graph(student, "student_dense", path, "float16")
+    model = onnx.load(str(path))
+    producers = {output: node for node in model.graph.node for output in node.output}
+    norms = [n for n in model.graph.node if n.op_type == "SimplifiedLayerNormalization"]
+    assert len(norms) == 2 * student.config.depth  # q and k of every block
+    for norm in norms:
+        assert all(producers[name].op_type != "Cast" for name in norm.input[:2] if name in producers), norm.name
+    agreement = check_student_graph(student, path, "student_dense", "float16", "cpu")
+    assert agreement.relative_error <= TOLERANCE["float16"], agreement
+
+
 def test_the_fallback_graph_renders_what_the_custom_op_renders(tiny_pack):
     from inference.render.student.engine import StudentEngine
     from tests.student.poses import presenter_clip

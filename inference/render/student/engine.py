@@ -69,6 +69,8 @@ _EMPTY = 0  # what a position holds after the zero empty_slot was copied there (
 #: CUDA's global mode, in which an allocation on another thread (the loader building the next renderer while
 #: the render thread captures) would make the capture, or the allocation, fail.
 GPU_SETUP_LOCK = threading.RLock()
+#: Extra options of ONNX Runtime's CUDA execution provider for every graph (benchmarks try some, e.g. prefer_nhwc).
+CUDA_PROVIDER_OPTIONS: dict[str, str] = {}
 #: Runs of a graphed binding by which ONNX Runtime has captured its graph (two plain warm-up runs, then the
 #: capture); they run under :data:`GPU_SETUP_LOCK`, later replays do not.
 CAPTURE_RUNS = 3
@@ -263,7 +265,8 @@ class StudentEngine:
             cuda_ok, cuda_reason = cuda_status()
             if not cuda_ok:
                 raise DeviceError(cuda_reason)
-            cuda_options = {"device_id": 0} | ({"enable_cuda_graph": "1"} if cuda_graph else {})
+            cuda_options = ({"device_id": 0} | CUDA_PROVIDER_OPTIONS
+                            | ({"enable_cuda_graph": "1"} if cuda_graph else {}))
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
