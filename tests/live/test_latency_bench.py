@@ -53,7 +53,10 @@ def test_the_paced_microphone_delivers_in_real_time_and_stamps_each_block():
 
 
 def test_the_paced_benchmark_measures_the_pose_map(tmp_path, monkeypatch):
+    from tests.live.fakes import RecordingCamera
+
     monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(RecordingCamera, "keep_last", RecordingCamera.keep_last)  # the bench turns it off
     _speech_wav(tmp_path / "speech.wav")
     code = latency.main(["--microphone", "paced", "--speech", str(tmp_path / "speech.wav"), "--renderer", "pose-map",
                          "--seconds", "2", "--size", "128", "--input-latency-ms", "40", "--name", "latency-test"])
