@@ -40,14 +40,16 @@ def test_a_wav_that_is_not_16_bit_is_refused_with_a_message(tmp_path):
 
 
 def test_the_paced_microphone_delivers_in_real_time_and_stamps_each_block():
+    """Block k is handed over, and stamped, no earlier than the capture of its last sample would end:
+    (k + 1) · 20 ms after the first read (a late read is caught up, never paced out)."""
     mic = latency.PacedMicrophone(np.arange(4800, dtype=np.float32), sample_rate=48_000, block_seconds=0.02)
     start = time.monotonic()
     blocks = [mic.read() for _ in range(5)]
-    elapsed = time.monotonic() - start
-    assert 0.09 <= elapsed < 0.3  # five 20 ms blocks take about 100 ms
     assert [b.start for b in blocks] == [0, 960, 1920, 2880, 3840]
-    stamps = [b.captured_at for b in blocks]
-    assert all(0.015 < b - a < 0.05 for a, b in zip(stamps, stamps[1:], strict=False))
+    for k, block in enumerate(blocks):
+        assert block.captured_at - start >= (k + 1) * 0.02 - 0.002, k
+    assert blocks[-1].captured_at - start < 1.0  # real time, not a stall
+    assert np.array_equal(blocks[1].samples, np.arange(960, 1920, dtype=np.float32))
     mic.close()
     assert mic.read() is None
 
