@@ -215,6 +215,17 @@ def _export(module: nn.Module, args: tuple, path: Path, names_in: list[str], nam
                                 output_names=names_out, custom_translation_table=translation_table(sparse_target),
                                 optimize=True, verbose=False)
     program.save(str(path))
+    _strip_export_metadata(path)
+
+
+def _strip_export_metadata(path: Path) -> None:
+    """Drops the exporter's per-node debug metadata (stack traces that name this machine's source paths, FX
+    names, scopes) and its graph metadata: a graph we ship carries nothing of the machine it was made on."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    del model.graph.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 def export_graph(student: Student, graph: str, path: Path, precision: str) -> None:

@@ -56,6 +56,16 @@ def test_float16_graphs_run_the_qk_rms_norms_in_float16(tiny_pack, tmp_path):
     assert agreement.relative_error <= TOLERANCE["float16"], agreement
 
 
+def test_exported_graphs_carry_no_paths_of_the_machine_they_were_made_on(tiny_pack):
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[2])
+    for path in sorted(tiny_pack[0].glob("*.onnx")):
+        model = onnx.load(str(path), load_external_data=False)
+        assert not any(node.metadata_props for node in model.graph.node), path.name
+        assert repo.encode() not in path.read_bytes(), path.name
+
+
 def test_the_fallback_graph_renders_what_the_custom_op_renders(tiny_pack):
     from inference.render.student.engine import StudentEngine
     from tests.student.poses import presenter_clip
