@@ -73,3 +73,9 @@ class SinkError(PodiumError):
 
 class PipelineCancelled(PodiumError):
     """The pipeline was stopped before its input ended (user cancel)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (ONNX Runtime's often run to many lines), else its type's name."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

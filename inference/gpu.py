@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import logging
 
+from inference.errors import first_line
+
 log = logging.getLogger(__name__)
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -47,7 +49,7 @@ def cuda_problem() -> str | None:
     try:
         session = ort.InferenceSession(copy_model(1), options, providers=[CUDA_PROVIDER, "CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        return f"ONNX Runtime's CUDA execution provider failed to start ({_first_line(exc)})"
+        return f"ONNX Runtime's CUDA execution provider failed to start ({first_line(exc)})"
     if not runs_on_cuda(session):
         return ("ONNX Runtime's CUDA execution provider did not start (no NVIDIA GPU or driver, or the CUDA or cuDNN "
                 "libraries did not load)")
@@ -57,8 +59,3 @@ def cuda_problem() -> str | None:
 def runs_on_cuda(session: object) -> bool:
     """Whether an ``onnxruntime.InferenceSession`` got the CUDA execution provider it asked for."""
     return CUDA_PROVIDER in session.get_providers()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference.errors import CustomOpError, DeviceError, ModelLoadError
+from inference.errors import CustomOpError, DeviceError, ModelLoadError, first_line
 from inference.gpu import FIX as GPU_FIX
 from inference.gpu import cuda_status, runs_on_cuda
 from inference.packs import ModelPack
@@ -278,10 +278,10 @@ class StudentEngine:
                                            disabled_optimizers=["MatMulAddFusion"])
         except Exception as exc:  # onnxruntime raises its own exception types
             if cuda_graph:
-                self._cuda_graph_off(graph, f"ONNX Runtime refused them ({_first_line(exc)})")
+                self._cuda_graph_off(graph, f"ONNX Runtime refused them ({first_line(exc)})")
                 return self._session(graph, weights)
             raise ModelLoadError(f"model pack {self.pack.path}: ONNX Runtime cannot load the {self.precision} "
-                                 f"{graph} graph ({_first_line(exc)}); rebuild the pack with training/pack.py") from exc
+                                 f"{graph} graph ({first_line(exc)}); rebuild the pack with training/pack.py") from exc
         if self.provider == "cuda" and not runs_on_cuda(session):  # ONNX Runtime fell back to the CPU
             raise DeviceError(f"ONNX Runtime could not run the {graph} graph of {self.pack.path} on CUDA (it fell back "
                               f"to the CPU): {GPU_FIX}")
@@ -600,7 +600,7 @@ class StudentEngine:
         except Exception as exc:  # onnxruntime raises its own exception types
             if graph not in self.graphed:
                 raise
-            self._cuda_graph_off(graph, f"running it with them failed ({_first_line(exc)})")
+            self._cuda_graph_off(graph, f"running it with them failed ({first_line(exc)})")
             with GPU_SETUP_LOCK:
                 self.sessions[graph] = self._session(graph, self.pack.weight_files(self.precision))
                 self._bind(graph)
@@ -621,8 +621,3 @@ class StudentEngine:
         graphs = ", CUDA graphs" if self.graphed else ""
         return (f"{m.name} {m.version}, {m.resolution[0]}x{m.resolution[1]}, {self.attention} attention, "
                 f"{self.precision}, {self.provider.upper()}{graphs}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
