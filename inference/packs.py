@@ -91,7 +91,7 @@ class PackManifest:
     top_k: int  # past frames a chunk attends to
     keep_recent: int  # of those, always the newest ones
     block_size: int  # attention block side, tokens
-    op_version: int  # BlockSparseAttention version the student graph needs
+    op_version: int  # ai.podium opset version the student graphs need (inference.ops.OP_VERSION)
     model: StudentModel
     graphs: dict[str, dict[str, str]]  # graph → precision → file name
     files: dict[str, str]  # file name → sha256 (hex)
@@ -436,10 +436,10 @@ def _check_hash(path: Path, name: str, actual: str, expected: str) -> None:
 
 
 def _check_op_version(manifest: PackManifest, path: Path) -> None:
-    from inference.ops import OP_NAME, OP_VERSION
+    from inference.ops import OP_DOMAIN, OP_VERSION
 
     if manifest.op_version > OP_VERSION:
-        raise ModelLoadError(f"model pack {path} needs {OP_NAME} version {manifest.op_version}, this Podium has "
+        raise ModelLoadError(f"model pack {path} needs the {OP_DOMAIN} ops version {manifest.op_version}, this Podium has "
                              f"version {OP_VERSION}; update Podium (and rebuild the op with installer/build_ops.sh)")
 
 

@@ -243,7 +243,9 @@ def export_graph(student: Student, graph: str, path: Path, precision: str) -> No
             chunk = latent.expand(config.chunk_frames, -1, -1, -1).contiguous()
             _export(DecoderGraph(student), (chunk,), path, ["latent"], ["image"])
         elif graph == "reference":
-            _export(ReferenceGraph(student), (latent,), path, ["latent"], reference_output_names(config))
+            # Once per portrait, and loaded without the op library: standard ops only.
+            _export(ReferenceGraph(student), (latent,), path, ["latent"], reference_output_names(config),
+                    sparse_target="mha")
         elif graph in STUDENT_KINDS:
             kind = STUDENT_KINDS[graph]
             positions = positions_of(config, kind)
@@ -346,19 +348,30 @@ def rms_norms_in_half(model: onnx.ModelProto) -> int:
 
 @contextlib.contextmanager
 def _custom_op_shape_inference() -> Iterator[None]:
-    """Teaches ONNX Runtime's symbolic shape inference that BlockSparseAttention's output has the shape and
-    type of its q input; without it, inference fails on the custom op and the optimizer skips the fusions
-    that need shapes (residual + LayerNorm)."""
+    """Teaches ONNX Runtime's symbolic shape inference the custom ops' outputs: BlockSparseAttention's has the shape
+    and type of its q input; SplitHeadsNorm's three are qkv ``[B, N, 3 · heads · D]`` → ``[B, heads, N, D]``.
+    Without it, inference fails on the custom ops and the optimizer skips the fusions that need shapes (residual +
+    LayerNorm)."""
     from onnxruntime.transformers import shape_infer_helper  # imports its own copy of symbolic_shape_infer
 
-    from inference.ops import OP_NAME
+    from inference.ops import OP_NAME, SPLIT_HEADS_OP_NAME
 
     inference_class = shape_infer_helper.SymbolicShapeInference
     original = inference_class.__init__
 
+    def split_heads(self, node: onnx.NodeProto) -> None:  # noqa: ANN001
+        batch, tokens, width = self._get_shape(node, 0)
+        heads = next(a.i for a in node.attribute if a.name == "heads")
+        head_dim = width // (3 * heads) if isinstance(width, int) else None
+        element_type = self.known_vi_[node.input[0]].type.tensor_type.elem_type
+        for name in node.output:
+            self.known_vi_[name].CopyFrom(onnx.helper.make_tensor_value_info(
+                name, element_type, [batch, heads, tokens, head_dim]))
+
     def patched(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
         original(self, *args, **kwargs)
         self.dispatcher_[OP_NAME] = self._pass_on_shape_and_type
+        self.dispatcher_[SPLIT_HEADS_OP_NAME] = lambda node: split_heads(self, node)
 
     inference_class.__init__ = patched
     try:
@@ -424,7 +437,7 @@ def check_student_graph(student: Student, path: Path, graph: str, precision: str
     config = student.config
     kind = STUDENT_KINDS[graph]
     inputs = example_step_inputs(config, kind, DTYPES[precision], seed=seed)
-    outputs = _run_onnx(path, {k: v.numpy() for k, v in inputs.items()}, provider, custom_op=kind == "sparse")
+    outputs = _run_onnx(path, {k: v.numpy() for k, v in inputs.items()}, provider, custom_op=kind != "fallback")
     reference = StudentStepGraph(student.float().eval(), kind, positions_of(config, kind))
     with torch.no_grad():
         expected = reference(*(t.float() if t.is_floating_point() else t for t in inputs.values()))

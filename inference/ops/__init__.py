@@ -1,7 +1,7 @@
-"""The ``BlockSparseAttention`` custom op for ONNX Runtime: find the library, say whether it can
-be used, and register it on session options.
+"""Podium's custom ops for ONNX Runtime (domain ``ai.podium``): ``BlockSparseAttention`` and
+``SplitHeadsNorm``. Find the library, say whether it can be used, and register it on session options.
 
-The library (``inference/ops/lib/``, built by ``installer/build_ops.sh``) carries a CPU kernel and,
+The library (``inference/ops/lib/``, built by ``installer/build_ops.sh``) carries CPU kernels and,
 when built with nvcc, CUDA kernels, so one ONNX file runs under the CPU and the CUDA execution
 providers. The contract (inputs, CSR block mask, checks) is in ``docs/ops.md``; the CSR helpers are
 in :mod:`inference.ops.csr` and the float64 reference in :mod:`inference.ops.reference`.
@@ -22,7 +22,9 @@ from inference.errors import CustomOpError
 
 OP_DOMAIN = "ai.podium"
 OP_NAME = "BlockSparseAttention"
-OP_VERSION = 1
+SPLIT_HEADS_OP_NAME = "SplitHeadsNorm"
+#: The ai.podium opset version this Podium implements: 1 has BlockSparseAttention, 2 adds SplitHeadsNorm.
+OP_VERSION = 2
 LIBRARY_ENV = "PODIUM_OPS_LIBRARY"
 MIN_ORT_VERSION = (1, 21)
 
@@ -91,13 +93,13 @@ def availability() -> tuple[bool, str]:
     except (OSError, AttributeError) as exc:
         return False, f"custom op library {path} cannot be loaded ({exc}): {_BUILD_FIX}"
     if info.op_version != OP_VERSION:
-        return False, (f"custom op library {path} implements {OP_NAME} version {info.op_version}, this Podium "
-                       f"needs version {OP_VERSION}: {_BUILD_FIX}")
+        return False, (f"custom op library {path} implements the {OP_DOMAIN} ops version {info.op_version}, this "
+                       f"Podium needs version {OP_VERSION}: {_BUILD_FIX}")
     problem = _onnxruntime_problem()
     if problem:
         return False, problem
-    kernels = "CPU and CUDA kernels" if info.has_cuda else "CPU kernel only, built without nvcc"
-    return True, f"{OP_NAME} v{OP_VERSION} ({kernels}; {info.build}) from {path}"
+    kernels = "CPU and CUDA kernels" if info.has_cuda else "CPU kernels only, built without nvcc"
+    return True, f"{OP_DOMAIN} ops v{OP_VERSION} ({kernels}; {info.build}) from {path}"
 
 
 def has_cuda_kernel() -> bool:

@@ -4,7 +4,8 @@ and self-checks. Needs the ``onnx`` package.
 ``block_sparse_attention_model``: inputs q, k, v ``[B, H, N, D]``, row_ptr, col_idx → out
 ``[B, H, q_len, D]``. ``multi_head_attention_model``: ONNX Runtime's fused, dense
 ``com.microsoft.MultiHeadAttention`` (q and the output ``[B, q_len, H*D]``, k and v ``[B, H, N, D]``),
-the baseline the op is measured against. ``repeats`` > 1 puts that many independent nodes on the
+the baseline the op is measured against. ``split_heads_norm_model``: one ``SplitHeadsNorm``, qkv
+``[B, N, 3·H·D]`` and the two RMSNorm weights ``[D]`` → q, k, v ``[B, H, N, D]``. ``repeats`` > 1 puts that many independent nodes on the
 same inputs in one graph, so that a timed run amortises ONNX Runtime's per-run overhead.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from inference.ops import OP_DOMAIN, OP_NAME, OP_VERSION
+from inference.ops import OP_DOMAIN, OP_NAME, OP_VERSION, SPLIT_HEADS_OP_NAME
 
 _ELEMENT_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16}
 ONNX_OPSET = 18
@@ -65,6 +66,22 @@ def multi_head_attention_model(dtype: np.dtype | str, heads: int, head_dim: int,
     outputs = [helper.make_tensor_value_info(name, elem, ["B", "Nq", heads * head_dim]) for name in names]
     graph = helper.make_graph(nodes, "multi_head_attention", inputs, outputs)
     return _model(graph, [helper.make_opsetid("com.microsoft", 1)])
+
+
+def split_heads_norm_model(dtype: np.dtype | str, heads: int, *, epsilon: float | None = None) -> onnx.ModelProto:
+    """One ``SplitHeadsNorm`` node: inputs qkv, q_weight, k_weight; outputs q, k, v."""
+    elem = element_type(dtype)
+    inputs = [helper.make_tensor_value_info("qkv", elem, ["B", "N", "W"]),
+              helper.make_tensor_value_info("q_weight", elem, ["D"]),
+              helper.make_tensor_value_info("k_weight", elem, ["D"])]
+    attributes: dict[str, object] = {"heads": heads}
+    if epsilon is not None:
+        attributes["epsilon"] = float(epsilon)
+    node = helper.make_node(SPLIT_HEADS_OP_NAME, ["qkv", "q_weight", "k_weight"], ["q", "k", "v"], domain=OP_DOMAIN,
+                            name="split_heads", **attributes)
+    outputs = [helper.make_tensor_value_info(name, elem, ["B", heads, "N", "D"]) for name in ("q", "k", "v")]
+    graph = helper.make_graph([node], "split_heads_norm", inputs, outputs)
+    return _model(graph, [helper.make_opsetid(OP_DOMAIN, OP_VERSION)])
 
 
 def _model(graph: onnx.GraphProto, extra_opsets: list[onnx.OperatorSetIdProto]) -> onnx.ModelProto:

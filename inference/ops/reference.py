@@ -1,4 +1,4 @@
-"""The float64 reference of ``BlockSparseAttention`` (numpy only), for tests and checks.
+"""The float64 references of ``BlockSparseAttention`` and ``SplitHeadsNorm`` (numpy only), for tests and checks.
 
 Same contract as the op: q ``[B, H, q_len, D]``, k and v ``[B, H, kv_len, D]``, the block mask in
 CSR form (see :mod:`inference.ops.csr`), ``softmax(scale * q k^T)`` over the kept keys only, and
@@ -36,3 +36,18 @@ def reference_block_sparse_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray
             shifted = np.exp(scores[kept] - scores[kept].max(axis=1, keepdims=True))
             out[b, h, kept] = (shifted / shifted.sum(axis=1, keepdims=True)) @ v[b, h]
     return out
+
+
+def reference_split_heads_norm(qkv: np.ndarray, q_weight: np.ndarray, k_weight: np.ndarray, heads: int,
+                               epsilon: float = 1e-6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``SplitHeadsNorm`` in float64: qkv ``[B, N, 3 · heads · D]`` → q, k, v ``[B, heads, N, D]``, with q and k
+    divided by their root mean square over D (plus ``epsilon``) and scaled by their weights."""
+    qkv = np.asarray(qkv, dtype=np.float64)
+    batch, tokens, width = qkv.shape
+    parts = qkv.reshape(batch, tokens, 3, heads, width // (3 * heads)).transpose(2, 0, 3, 1, 4)
+    q, k, v = parts
+
+    def rms_norm(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + epsilon) * np.asarray(weight, dtype=np.float64)
+
+    return rms_norm(q, q_weight), rms_norm(k, k_weight), v.copy()

@@ -14,7 +14,7 @@ from inference.errors import CustomOpError
 def test_available_when_built(op_library: Path) -> None:
     ok, reason = ops.availability()
     assert ok, reason
-    assert str(op_library) in reason and ops.OP_NAME in reason
+    assert str(op_library) in reason and f"{ops.OP_DOMAIN} ops v{ops.OP_VERSION}" in reason
     assert isinstance(ops.has_cuda_kernel(), bool)
 
 

@@ -1,4 +1,5 @@
-"""BlockSparseAttention under ONNX Runtime's CUDA execution provider, against the float64 reference.
+"""BlockSparseAttention and SplitHeadsNorm under ONNX Runtime's CUDA execution provider, against the float64
+references.
 
 Runs where onnxruntime has the CUDA execution provider, the op library has CUDA kernels and torch
 sees a GPU (torch holds the device buffers); otherwise every test is skipped with the reason.
@@ -21,6 +22,7 @@ from op_cases import MASK_KINDS, AttentionCase, make_case
 from inference import ops
 from inference.gpu import cuda_status
 from inference.ops import csr, graphs
+from inference.ops.reference import reference_split_heads_norm
 
 TOLERANCE = {"float16": 2e-3, "bfloat16": 1.5e-2}
 
@@ -217,3 +219,80 @@ def test_unsupported_head_dim_is_refused(torch_cuda, rng: np.random.Generator) -
     call = DeviceCall(torch_cuda, op_session("float16", 64), case, "float16")
     with pytest.raises(Exception, match="the CUDA kernel takes head_dim 64 or 128, got 96"):
         call.run()
+
+
+# ---------------------------------------------------------------------------------------------
+# SplitHeadsNorm
+# ---------------------------------------------------------------------------------------------
+
+SPLIT_HEADS_TOLERANCE = {"float16": 2e-3, "bfloat16": 1.6e-2}  # max |out - ref| / max |ref|, per output
+
+
+class SplitHeadsCall:
+    """Device copies of qkv and the weights, and three NaN-filled outputs, bound to a session."""
+
+    def __init__(self, torch, sess: ort.InferenceSession, shape: tuple[int, int, int, int], dtype: str) -> None:
+        batch, tokens, heads, head_dim = shape
+        self.torch, self.dtype, self.heads = torch, getattr(torch, dtype), heads
+        self.qkv = torch.empty((batch, tokens, 3 * heads * head_dim), dtype=self.dtype, device="cuda")
+        self.weights = [torch.empty(head_dim, dtype=self.dtype, device="cuda") for _ in range(2)]
+        self.outputs = [torch.empty((batch, heads, tokens, head_dim), dtype=self.dtype, device="cuda")
+                        for _ in range(3)]
+        self.binding = sess.io_binding()
+        for name, tensor in (("qkv", self.qkv), ("q_weight", self.weights[0]), ("k_weight", self.weights[1])):
+            self.binding.bind_input(name, "cuda", 0, onnx_type(torch, self.dtype), list(tensor.shape),
+                                    tensor.data_ptr())
+        for name, tensor in zip(("q", "k", "v"), self.outputs, strict=True):
+            self.binding.bind_output(name, "cuda", 0, onnx_type(torch, self.dtype), list(tensor.shape),
+                                     tensor.data_ptr())
+        self.sess = sess
+
+    def load(self, rng: np.random.Generator) -> None:
+        """Fresh random inputs (scaled at random: RMSNorm must not care) and poisoned outputs."""
+        scale = float(np.exp(rng.uniform(-3, 3)))
+        self.qkv.copy_(self.torch.from_numpy(rng.standard_normal(tuple(self.qkv.shape)) * scale))
+        for weight in self.weights:
+            weight.copy_(self.torch.from_numpy(rng.uniform(-2, 2, weight.shape[0])))
+        for out in self.outputs:
+            out.fill_(float("nan"))
+
+    def check(self) -> None:
+        self.sess.run_with_iobinding(self.binding)
+        self.torch.cuda.synchronize()
+        expected = reference_split_heads_norm(*(t.double().cpu().numpy() for t in (self.qkv, *self.weights)),
+                                              self.heads)
+        tolerance = SPLIT_HEADS_TOLERANCE[str(self.dtype).removeprefix("torch.")]
+        for name, out, ref in zip("qkv", self.outputs, expected, strict=True):
+            out = out.double().cpu().numpy()
+            assert not np.isnan(out).any(), f"{name}: some elements were not written"
+            error = np.abs(out - ref).max() / np.abs(ref).max()
+            assert error <= tolerance, f"{name}: error {error:.2e}"
+        assert np.array_equal(self.outputs[2].double().cpu().numpy(), expected[2]), "v must be copied exactly"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(2, 37, 3, 64), (1, 2048, 16, 64), (3, 5, 2, 128), (2, 17, 4, 24),
+                                   (1, 9, 1, 256)])
+def test_split_heads_norm_matches_the_float64_reference(torch_cuda, rng: np.random.Generator, dtype: str,
+                                                        shape: tuple[int, int, int, int]) -> None:
+    model = graphs.split_heads_norm_model(dtype if dtype == "bfloat16" else np.float16, shape[2])
+    call = SplitHeadsCall(torch_cuda, cuda_session(model), shape, dtype)
+    call.load(rng)
+    call.check()
+
+
+def test_split_heads_norm_replays_in_a_cuda_graph(torch_cuda, rng: np.random.Generator) -> None:
+    sess = cuda_session(graphs.split_heads_norm_model(np.float16, 7), cuda_graph=True)
+    call = SplitHeadsCall(torch_cuda, sess, (1, 300, 7, 64), "float16")
+    for _ in range(4):  # the first runs warm up and capture, the later ones replay
+        call.load(rng)
+        call.check()
+
+
+def test_split_heads_norm_refuses_an_unsupported_head_dim(torch_cuda, rng: np.random.Generator) -> None:
+    call = SplitHeadsCall(torch_cuda, cuda_session(graphs.split_heads_norm_model(np.float16, 2)), (1, 4, 2, 12),
+                          "float16")
+    call.load(rng)
+    with pytest.raises(Exception, match="SplitHeadsNorm: the CUDA kernel takes head_dim a multiple of 8 up to 256, "
+                                        "got 12"):
+        call.sess.run_with_iobinding(call.binding)

@@ -76,7 +76,7 @@ def test_bad_manifests_are_named_field_by_field(pack_copy, change, message):
 
 def test_a_newer_op_version_asks_for_a_newer_podium(pack_copy):
     edit_manifest(pack_copy, op_version=99)
-    with pytest.raises(ModelLoadError, match="needs BlockSparseAttention version 99, this Podium has version 1; "
+    with pytest.raises(ModelLoadError, match="needs the ai.podium ops version 99, this Podium has version 2; "
                                              "update Podium"):
         load_pack(pack_copy)
 

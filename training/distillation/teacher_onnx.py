@@ -99,7 +99,7 @@ class OnnxTeacher:
         for graph, file in graphs.files.items():
             options = ort.SessionOptions()
             options.log_severity_level = 3
-            if graph == "student":
+            if graph in ("student", "student_dense"):  # sparse or dense, their blocks use SplitHeadsNorm
                 ops.register(options)
             self.sessions[graph] = ort.InferenceSession(str(graphs.folder / file), options, providers=providers,
                                                         disabled_optimizers=["MatMulAddFusion"])

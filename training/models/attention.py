@@ -20,7 +20,7 @@ import torch
 from onnxscript import opset18 as op
 from onnxscript import values as onnxscript_values
 
-from training import sparse_attention
+from training import sparse_attention, split_heads
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,10 @@ def _to_multi_head_attention(q, k, v, key_length, heads: int):  # noqa: ANN001, 
 
 
 def translation_table(sparse_target: sparse_attention.Target = "podium") -> dict:
-    """``custom_translation_table`` for ``torch.onnx.export(..., dynamo=True)`` covering both kinds."""
+    """``custom_translation_table`` for ``torch.onnx.export(..., dynamo=True)`` covering both kinds, and the
+    blocks' :func:`training.split_heads.split_heads_norm` (the op library's node unless ``sparse_target`` is
+    ``"mha"``, the graphs that load without it)."""
     table = sparse_attention.translation_table(sparse_target)  # also registers the MultiHeadAttention schema
     table[torch.ops.podium_student.dense_attention.default] = _to_multi_head_attention
+    table.update(split_heads.translation_table(sparse_target))
     return table

@@ -28,6 +28,7 @@ from torch import nn
 from training.models.attention import DenseAttention, FullAttention
 from training.models.config import StudentConfig
 from training.models.pose_encoder import PoseEncoder
+from training.split_heads import split_heads_norm
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]  # each [1, heads, length, head_dim]
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -90,10 +91,8 @@ class Block(nn.Module):
         """
         frames, tokens, width = x.shape
         h = self.norm1(x) * (1 + scale) + shift
-        qkv = self.qkv(h).reshape(sequences, -1, 3, self.heads, width // self.heads)
-        q, k, v = qkv.unbind(2)
-        q, k = self.q_norm(q), self.k_norm(k)
-        return tuple(t.transpose(1, 2) for t in (q, k, v))
+        qkv = self.qkv(h).reshape(sequences, -1, 3 * width)
+        return split_heads_norm(qkv, self.q_norm.weight, self.k_norm.weight, self.heads, self.q_norm.eps)
 
     def finish(self, x: torch.Tensor, attended: torch.Tensor, gate: torch.Tensor, shift: torch.Tensor,
                scale: torch.Tensor, mlp_gate: torch.Tensor) -> torch.Tensor:

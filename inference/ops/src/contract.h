@@ -13,7 +13,9 @@ namespace podium {
 
 inline constexpr const char* kOpName = "BlockSparseAttention";
 inline constexpr const char* kOpDomain = "ai.podium";
-inline constexpr int kOpVersion = 1;
+inline constexpr int kSinceVersion = 1;  // the ai.podium opset version that added BlockSparseAttention
+// The newest ai.podium opset version this library implements (2 added SplitHeadsNorm, split_heads.h).
+inline constexpr int kOpSetVersion = 2;
 
 // Input positions of the node.
 enum InputIndex : size_t { kQuery = 0, kKey = 1, kValue = 2, kRowPtr = 3, kColIdx = 4, kInputCount = 5 };

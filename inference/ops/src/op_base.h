@@ -1,5 +1,6 @@
-// What the CPU and the CUDA registrations of BlockSparseAttention share: the op's signature
-// (name, domain version, inputs), attribute reading, shape inference, and error statuses.
+// What the CPU and the CUDA registrations of BlockSparseAttention share: the op's signature (name,
+// domain version, inputs), attribute reading, shape inference, and error statuses (MakeStatus and
+// GuardStatus serve SplitHeadsNorm too).
 #pragma once
 
 #include <exception>
@@ -14,17 +15,18 @@ namespace podium {
 // An ORT status carrying `message`; ownership passes to ONNX Runtime.
 OrtStatusPtr MakeStatus(OrtErrorCode code, const std::string& message);
 
-// Runs `body` (which returns an OrtStatusPtr) and turns any exception into a status.
+// Runs `body` (which returns an OrtStatusPtr) and turns any exception into a status whose message
+// starts with the op's name.
 template <typename Body>
-OrtStatusPtr GuardStatus(Body&& body) noexcept {
+OrtStatusPtr GuardStatus(Body&& body, const char* op = kOpName) noexcept {
   try {
     return body();
   } catch (const ContractError& e) {
     return MakeStatus(ORT_INVALID_ARGUMENT, e.what());
   } catch (const Ort::Exception& e) {
-    return MakeStatus(e.GetOrtErrorCode(), std::string(kOpName) + ": " + e.what());
+    return MakeStatus(e.GetOrtErrorCode(), std::string(op) + ": " + e.what());
   } catch (const std::exception& e) {
-    return MakeStatus(ORT_FAIL, std::string(kOpName) + ": " + e.what());
+    return MakeStatus(ORT_FAIL, std::string(op) + ": " + e.what());
   }
 }
 
@@ -48,7 +50,7 @@ OrtStatusPtr ORT_API_CALL InferOutputShape(const OrtCustomOp* op, OrtShapeInferC
 template <typename TOp, typename TKernel>
 struct OpBase : Ort::CustomOpBase<TOp, TKernel, /*WithStatus=*/true> {
   OpBase() {
-    this->start_ver_ = kOpVersion;
+    this->start_ver_ = kSinceVersion;
     this->InferOutputShapeFn = &InferOutputShape;
   }
 

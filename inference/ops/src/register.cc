@@ -1,10 +1,12 @@
 // The library's entry points: RegisterCustomOps (called by ONNX Runtime through
-// SessionOptions.register_custom_ops_library) and three small queries for inference/ops/__init__.py.
+// SessionOptions.register_custom_ops_library; registers BlockSparseAttention and SplitHeadsNorm in the
+// ai.podium domain) and three small queries for inference/ops/__init__.py.
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cpu_op.h"
+#include "split_heads_op.h"
 #ifdef PODIUM_OPS_WITH_CUDA
 #include "cuda_op.h"
 #endif
@@ -37,12 +39,18 @@ PODIUM_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* optio
   return podium::GuardStatus([&]() -> OrtStatusPtr {
     static podium::CpuOp cpu_op;
     Ort::CustomOpDomain domain{podium::kOpDomain};
+    static podium::split_heads::CpuOp split_heads_cpu_op;
     domain.Add(&cpu_op);
+    domain.Add(&split_heads_cpu_op);
 #ifdef PODIUM_OPS_WITH_CUDA
     static podium::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16> cuda_fp16_op;
     static podium::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16> cuda_bf16_op;
+    static podium::split_heads::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16> split_heads_fp16_op;
+    static podium::split_heads::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16> split_heads_bf16_op;
     domain.Add(&cuda_fp16_op);
     domain.Add(&cuda_bf16_op);
+    domain.Add(&split_heads_fp16_op);
+    domain.Add(&split_heads_bf16_op);
 #endif
     Ort::UnownedSessionOptions(options).Add(domain);
     std::lock_guard<std::mutex> lock(g_domains_mutex);
@@ -51,8 +59,8 @@ PODIUM_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* optio
   });
 }
 
-// The op version this library implements (the ai.podium opset version).
-PODIUM_EXPORT int PodiumOpsOpVersion(void) { return podium::kOpVersion; }
+// The newest ai.podium opset version this library implements.
+PODIUM_EXPORT int PodiumOpsOpVersion(void) { return podium::kOpSetVersion; }
 
 // 1 when the library carries CUDA kernels.
 PODIUM_EXPORT int PodiumOpsHasCuda(void) {

@@ -62,6 +62,7 @@ from inference.render.student.sampling import CLEAN_TIME, chunk_noise, schedule
 log = logging.getLogger(__name__)
 
 ATTENTION_GRAPHS = {"sparse": "student", "fallback": "student_fallback", "dense": "student_dense"}
+OP_LIBRARY_ATTENTION = ("sparse", "dense")  # their graphs use the ai.podium ops; the fallback's none
 _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16}
 GRAPH_ID_OPTION = "gpu_graph_id"  # ONNX Runtime run option: which captured CUDA graph a run replays
 _EMPTY = 0  # what a position holds after the zero empty_slot was copied there (slot writes count from 1)
@@ -239,7 +240,7 @@ class StudentEngine:
                 attention = "fallback"
             else:
                 raise CustomOpError(f"{op_reason}; the model pack {self.pack.path} has no fallback graph either")
-        if attention == "sparse" and not op_ok:
+        if attention in OP_LIBRARY_ATTENTION and not op_ok:
             raise CustomOpError(op_reason)
         graph = ATTENTION_GRAPHS[attention]
         if self.precision not in self.pack.precisions(graph):
@@ -259,7 +260,7 @@ class StudentEngine:
         if weights:
             options.add_external_initializers_from_files_in_memory(list(weights), list(weights.values()),
                                                                    [len(data) for data in weights.values()])
-        if graph == "student":
+        if graph == self.student_graph and self.attention in OP_LIBRARY_ATTENTION:
             from inference import ops
 
             ops.register(options)

@@ -59,6 +59,24 @@ cudaError_t CurrentDevice(Device* device);
 cudaError_t LaunchBlockSparseAttention(const Params& params, ElementType type, const Device& device,
                                        cudaStream_t stream);
 
+// SplitHeadsNorm (split_heads.h): qkv [rows / (3 * heads), 3 * heads * head_dim] → q, k, v
+// [batch, heads, tokens, head_dim]; q and k RMS-normalised. head_dim a multiple of 8, at most 256;
+// every pointer 16-byte aligned.
+struct SplitHeadsParams {
+  const void* qkv;
+  const void* q_weight;
+  const void* k_weight;
+  void* out[3];     // q, k, v
+  int64_t rows;     // batch * tokens * 3 * heads
+  int64_t tokens;
+  int32_t heads;
+  int32_t head_dim;
+  float epsilon;
+};
+
+// Launches on `stream`; no allocation, no synchronisation. Returns the launch error, if any.
+cudaError_t LaunchSplitHeadsNorm(const SplitHeadsParams& params, ElementType type, cudaStream_t stream);
+
 // Implemented in mma_kernel.cu and wgmma_kernel.cu.
 cudaError_t LaunchMmaKernel(const Params& params, ElementType type, cudaStream_t stream);
 cudaError_t LaunchWgmmaKernel(const Params& params, ElementType type, cudaStream_t stream);
