@@ -117,9 +117,8 @@ class StudentStepGraph(nn.Module):
         latent_next = a * x0 + b * latent + c * values["noise"]
         tokens = config.tokens_per_frame
         outputs = [x0, latent_next]
-        for k, v in present:
-            outputs += [t for f in range(config.chunk_frames) for t in
-                        (k[:, :, f * tokens:(f + 1) * tokens], v[:, :, f * tokens:(f + 1) * tokens])]
+        for k, v in present:  # one Split each (a kernel per tensor, where slices would be one per frame)
+            outputs += [t for frame in zip(k.split(tokens, dim=2), v.split(tokens, dim=2), strict=True) for t in frame]
         return tuple(outputs)
 
 

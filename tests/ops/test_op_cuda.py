@@ -54,7 +54,7 @@ def torch_cuda():
 
 
 def onnx_type(torch, dtype) -> int:
-    return {torch.float16: TensorProto.FLOAT16, torch.bfloat16: TensorProto.BFLOAT16,
+    return {torch.float16: TensorProto.FLOAT16, torch.bfloat16: TensorProto.BFLOAT16, torch.float32: TensorProto.FLOAT,
             torch.int32: TensorProto.INT32}[dtype]
 
 
@@ -225,7 +225,8 @@ def test_unsupported_head_dim_is_refused(torch_cuda, rng: np.random.Generator) -
 # SplitHeadsNorm
 # ---------------------------------------------------------------------------------------------
 
-SPLIT_HEADS_TOLERANCE = {"float16": 2e-3, "bfloat16": 1.6e-2}  # max |out - ref| / max |ref|, per output
+SPLIT_HEADS_TOLERANCE = {"float32": 1e-5, "float16": 2e-3, "bfloat16": 1.6e-2}  # max |out - ref| / max |ref|
+SPLIT_HEADS_TYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": "bfloat16"}
 
 
 class SplitHeadsCall:
@@ -270,12 +271,14 @@ class SplitHeadsCall:
         assert np.array_equal(self.outputs[2].double().cpu().numpy(), expected[2]), "v must be copied exactly"
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("shape", [(2, 37, 3, 64), (1, 2048, 16, 64), (3, 5, 2, 128), (2, 17, 4, 24),
                                    (1, 9, 1, 256)])
 def test_split_heads_norm_matches_the_float64_reference(torch_cuda, rng: np.random.Generator, dtype: str,
                                                         shape: tuple[int, int, int, int]) -> None:
-    model = graphs.split_heads_norm_model(dtype if dtype == "bfloat16" else np.float16, shape[2])
+    if dtype == "float32" and shape[3] > 128:
+        pytest.skip("float32 rows take at most 128 values (test_split_heads_norm_refuses_an_unsupported_head_dim)")
+    model = graphs.split_heads_norm_model(SPLIT_HEADS_TYPES[dtype], shape[2])
     call = SplitHeadsCall(torch_cuda, cuda_session(model), shape, dtype)
     call.load(rng)
     call.check()
@@ -289,10 +292,12 @@ def test_split_heads_norm_replays_in_a_cuda_graph(torch_cuda, rng: np.random.Gen
         call.check()
 
 
-def test_split_heads_norm_refuses_an_unsupported_head_dim(torch_cuda, rng: np.random.Generator) -> None:
-    call = SplitHeadsCall(torch_cuda, cuda_session(graphs.split_heads_norm_model(np.float16, 2)), (1, 4, 2, 12),
-                          "float16")
+@pytest.mark.parametrize(("dtype", "head_dim", "message"), [
+    ("float16", 12, "a multiple of 8 up to 256, got 12"), ("float32", 256, "a multiple of 8 up to 128 in float32, got 256")])
+def test_split_heads_norm_refuses_an_unsupported_head_dim(torch_cuda, rng: np.random.Generator, dtype: str,
+                                                          head_dim: int, message: str) -> None:
+    call = SplitHeadsCall(torch_cuda, cuda_session(graphs.split_heads_norm_model(SPLIT_HEADS_TYPES[dtype], 2)),
+                          (1, 4, 2, head_dim), dtype)
     call.load(rng)
-    with pytest.raises(Exception, match="SplitHeadsNorm: the CUDA kernel takes head_dim a multiple of 8 up to 256, "
-                                        "got 12"):
+    with pytest.raises(Exception, match=f"SplitHeadsNorm: the CUDA kernel takes head_dim {message}"):
         call.sess.run_with_iobinding(call.binding)

@@ -45,10 +45,12 @@ PODIUM_EXPORT OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* optio
 #ifdef PODIUM_OPS_WITH_CUDA
     static podium::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16> cuda_fp16_op;
     static podium::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16> cuda_bf16_op;
+    static podium::split_heads::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT> split_heads_fp32_op;
     static podium::split_heads::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16> split_heads_fp16_op;
     static podium::split_heads::CudaOp<ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16> split_heads_bf16_op;
     domain.Add(&cuda_fp16_op);
     domain.Add(&cuda_bf16_op);
+    domain.Add(&split_heads_fp32_op);
     domain.Add(&split_heads_fp16_op);
     domain.Add(&split_heads_bf16_op);
 #endif

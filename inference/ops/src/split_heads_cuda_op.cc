@@ -14,9 +14,12 @@ OrtStatusPtr CudaKernel::ComputeV2(OrtKernelContext* context) {
     const CallInputs inputs = ReadInputs(ctx, attributes_);
     const Problem& problem = inputs.problem;
     const std::string op = std::string(kName) + ": ";
-    if (problem.head_dim % 8 != 0 || problem.head_dim > 256) {
-      return MakeStatus(ORT_INVALID_ARGUMENT, op + "the CUDA kernel takes head_dim a multiple of 8 up to 256, got " +
-                                                  std::to_string(problem.head_dim) + ".");
+    const bool float32 = type_ == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+    const int64_t max_head_dim = float32 ? 128 : 256;  // 32 lanes of 16 bytes
+    if (problem.head_dim % 8 != 0 || problem.head_dim > max_head_dim) {
+      return MakeStatus(ORT_INVALID_ARGUMENT, op + "the CUDA kernel takes head_dim a multiple of 8 up to " +
+                                                  std::to_string(max_head_dim) + (float32 ? " in float32" : "") +
+                                                  ", got " + std::to_string(problem.head_dim) + ".");
     }
     cuda::SplitHeadsParams params{};
     params.qkv = inputs.qkv.GetTensorRawData();
@@ -38,8 +41,9 @@ OrtStatusPtr CudaKernel::ComputeV2(OrtKernelContext* context) {
     params.heads = static_cast<int32_t>(problem.heads);
     params.head_dim = static_cast<int32_t>(problem.head_dim);
     params.epsilon = problem.epsilon;
-    const auto type = type_ == ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16 ? cuda::ElementType::kBFloat16
-                                                                     : cuda::ElementType::kFloat16;
+    const auto type = float32 ? cuda::ElementType::kFloat32
+                      : type_ == ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16 ? cuda::ElementType::kBFloat16
+                                                                       : cuda::ElementType::kFloat16;
     const auto stream = static_cast<cudaStream_t>(ctx.GetGPUComputeStream());
     if (const cudaError_t error = cuda::LaunchSplitHeadsNorm(params, type, stream); error != cudaSuccess) {
       return MakeStatus(ORT_RUNTIME_EXCEPTION, op + "the CUDA kernel failed to launch (" + cudaGetErrorName(error) +

@@ -1,4 +1,4 @@
-// SplitHeadsNorm for ONNX Runtime: the CPU kernel (float32) and the CUDA kernel (float16, bfloat16).
+// SplitHeadsNorm for ONNX Runtime: the CPU kernel (float32) and the CUDA kernel (float32, float16, bfloat16).
 // The contract is in split_heads.h and docs/ops.md.
 #pragma once
 

@@ -17,7 +17,7 @@ struct alignas(16) DeviceFault {
   int32_t value;          // the offending entry
 };
 
-enum class ElementType { kFloat16, kBFloat16 };
+enum class ElementType { kFloat16, kBFloat16, kFloat32 };  // kFloat32: SplitHeadsNorm only
 
 // Everything a kernel needs; passed by value as the kernel parameter. Tensors are contiguous:
 // q and out [batch, heads, q_len, head_dim], k and v [batch, heads, kv_len, head_dim],
@@ -60,8 +60,8 @@ cudaError_t LaunchBlockSparseAttention(const Params& params, ElementType type, c
                                        cudaStream_t stream);
 
 // SplitHeadsNorm (split_heads.h): qkv [rows / (3 * heads), 3 * heads * head_dim] → q, k, v
-// [batch, heads, tokens, head_dim]; q and k RMS-normalised. head_dim a multiple of 8, at most 256;
-// every pointer 16-byte aligned.
+// [batch, heads, tokens, head_dim]; q and k RMS-normalised. head_dim a multiple of 8, at most 256
+// (float16, bfloat16) or 128 (float32); every pointer 16-byte aligned.
 struct SplitHeadsParams {
   const void* qkv;
   const void* q_weight;
