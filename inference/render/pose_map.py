@@ -36,6 +36,8 @@ _HAND_COLOURS = np.array(
 LIMB_MIN_CONFIDENCE = 0.3
 _SHIFT = 4  # sub-pixel bits for anti-aliased cv2 drawing
 _ONE = 1 << _SHIFT
+_LIMBS = np.array(BODY_LIMBS)
+_BONES = np.array(HAND_BONES)
 
 
 def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
@@ -65,62 +67,58 @@ def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray 
     return out
 
 
-def _fixed(p: np.ndarray) -> tuple[int, int]:
-    return int(round(float(p[0]) * _ONE)), int(round(float(p[1]) * _ONE))
+def _fixed(xy: np.ndarray) -> list[tuple[int, int]]:
+    """Points ``[N, 2]`` → cv2's fixed-point integer coordinates (``_SHIFT`` sub-pixel bits), rounded half to even."""
+    return [tuple(p) for p in np.rint(xy.astype(np.float64) * _ONE).astype(np.int64).tolist()]
 
+
+# Each element's arithmetic is numpy's float32 (colours, centres, lengths) or Python's float64 (angles, face and hand
+# dot brightness) exactly as when this drew element by element, so the maps are unchanged bit for bit; only the
+# per-element numpy scalar work became whole-array work (it was most of the time of a frame).
 
 def _draw_body(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
-    stick = max(1.0, 4.0 * scale)
+    stick = max(1, int(round(max(1.0, 4.0 * scale))))
     limbs = np.zeros_like(canvas)
-    for i, (a, b) in enumerate(BODY_LIMBS):
-        ca, cb = conf[a], conf[b]
-        if ca < LIMB_MIN_CONFIDENCE or cb < LIMB_MIN_CONFIDENCE:
-            continue
-        pa, pb = xy[a], xy[b]
-        centre = (pa + pb) / 2
-        length = float(np.hypot(*(pa - pb)))
-        angle = math.degrees(math.atan2(float(pa[1] - pb[1]), float(pa[0] - pb[0])))
-        poly = cv2.ellipse2Poly(
-            (int(round(centre[0])), int(round(centre[1]))),
-            (max(1, int(length / 2)), max(1, int(round(stick)))),
-            int(round(angle)),
-            0,
-            360,
-            10,
-        )
-        colour = _BODY_COLOURS[i] * float(ca * cb)
-        cv2.fillConvexPoly(limbs, poly, colour.tolist(), lineType=cv2.LINE_AA)
+    a, b = _LIMBS[:, 0], _LIMBS[:, 1]
+    drawn = (conf[a] >= LIMB_MIN_CONFIDENCE) & (conf[b] >= LIMB_MIN_CONFIDENCE)
+    pa, pb = xy[a], xy[b]
+    centres = np.rint(((pa + pb) / 2).astype(np.float64)).astype(np.int64).tolist()
+    half_lengths = np.maximum(1, (np.hypot(*(pa - pb).T) / 2).astype(np.int64)).tolist()
+    delta = (pa - pb).tolist()
+    colours = (_BODY_COLOURS[:len(_LIMBS)] * (conf[a] * conf[b])[:, None]).tolist()
+    for i in np.flatnonzero(drawn).tolist():
+        angle = int(round(math.degrees(math.atan2(delta[i][1], delta[i][0]))))
+        poly = cv2.ellipse2Poly(tuple(centres[i]), (half_lengths[i], stick), angle, 0, 360, 10)
+        cv2.fillConvexPoly(limbs, poly, colours[i], lineType=cv2.LINE_AA)
     np.multiply(limbs, 0.6, out=limbs, casting="unsafe")
     np.maximum(canvas, limbs, out=canvas)
     radius = max(1, int(round(4 * scale))) * _ONE
-    for j in range(18):
-        if conf[j] <= 0:
-            continue
-        colour = _BODY_COLOURS[j] * float(conf[j])
-        cv2.circle(canvas, _fixed(xy[j]), radius, colour.tolist(), -1, cv2.LINE_AA, _SHIFT)
+    points = _fixed(xy[:18])
+    colours = (_BODY_COLOURS * conf[:18, None]).tolist()
+    for j in np.flatnonzero(conf[:18] > 0).tolist():
+        cv2.circle(canvas, points[j], radius, colours[j], -1, cv2.LINE_AA, _SHIFT)
 
 
 def _draw_hand(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
     thickness = max(1, int(round(2 * scale)))
-    for i, (a, b) in enumerate(HAND_BONES):
-        w = float(conf[a] * conf[b])
-        if w <= 0.01:
-            continue
-        cv2.line(canvas, _fixed(xy[a]), _fixed(xy[b]), (_HAND_COLOURS[i] * w).tolist(), thickness, cv2.LINE_AA, _SHIFT)
+    points = _fixed(xy)
+    weights = conf[_BONES[:, 0]] * conf[_BONES[:, 1]]
+    colours = (_HAND_COLOURS * weights[:, None]).tolist()
+    for i in np.flatnonzero(weights > 0.01).tolist():
+        a, b = HAND_BONES[i]
+        cv2.line(canvas, points[a], points[b], colours[i], thickness, cv2.LINE_AA, _SHIFT)
     radius = max(1, int(round(4 * scale))) * _ONE
-    for j in range(21):
-        if conf[j] <= 0.01:
-            continue
-        cv2.circle(canvas, _fixed(xy[j]), radius, (0.0, 0.0, 255.0 * float(conf[j])), -1, cv2.LINE_AA, _SHIFT)
+    blue = (255.0 * conf.astype(np.float64)).tolist()
+    for j in np.flatnonzero(conf > 0.01).tolist():
+        cv2.circle(canvas, points[j], radius, (0.0, 0.0, blue[j]), -1, cv2.LINE_AA, _SHIFT)
 
 
 def _draw_face(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
     radius = max(1, int(round(3 * scale))) * _ONE
-    for j in range(len(xy)):
-        if conf[j] <= 0.01:
-            continue
-        v = 255.0 * float(conf[j])
-        cv2.circle(canvas, _fixed(xy[j]), radius, (v, v, v), -1, cv2.LINE_AA, _SHIFT)
+    points = _fixed(xy)
+    grey = (255.0 * conf.astype(np.float64)).tolist()
+    for j in np.flatnonzero(conf > 0.01).tolist():
+        cv2.circle(canvas, points[j], radius, (grey[j], grey[j], grey[j]), -1, cv2.LINE_AA, _SHIFT)
 
 
 class PoseMapRenderer:
