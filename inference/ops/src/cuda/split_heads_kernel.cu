@@ -38,8 +38,7 @@ __device__ __forceinline__ void Unpack(const uint4& bits, float (&values)[kVecto
 // kLanes: lanes per row, a power of two with kLanes * kVectorOf<T> >= head_dim.
 template <typename T, int kLanes>
 __global__ void __launch_bounds__(kThreads) SplitHeadsNormKernel(const SplitHeadsParams p) {
-  // 32-bit index arithmetic: rows < 2^26 (the contract), so thread indices stay below 2^31. (64-bit
-  // divisions made this kernel compute-bound: three times slower.)
+  // 32-bit index arithmetic: rows < 2^26 (the contract), so thread indices stay below 2^31.
   constexpr int kVector = kVectorOf<T>;
   const uint32_t thread = blockIdx.x * kThreads + threadIdx.x;
   const uint32_t row = thread / kLanes;
