@@ -78,20 +78,28 @@ def _fixed(xy: np.ndarray) -> list[tuple[int, int]]:
 
 def _draw_body(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
     stick = max(1, int(round(max(1.0, 4.0 * scale))))
-    limbs = np.zeros_like(canvas)
     a, b = _LIMBS[:, 0], _LIMBS[:, 1]
-    drawn = (conf[a] >= LIMB_MIN_CONFIDENCE) & (conf[b] >= LIMB_MIN_CONFIDENCE)
+    drawn = np.flatnonzero((conf[a] >= LIMB_MIN_CONFIDENCE) & (conf[b] >= LIMB_MIN_CONFIDENCE)).tolist()
     pa, pb = xy[a], xy[b]
     centres = np.rint(((pa + pb) / 2).astype(np.float64)).astype(np.int64).tolist()
     half_lengths = np.maximum(1, (np.hypot(*(pa - pb).T) / 2).astype(np.int64)).tolist()
     delta = (pa - pb).tolist()
     colours = (_BODY_COLOURS[:len(_LIMBS)] * (conf[a] * conf[b])[:, None]).tolist()
-    for i in np.flatnonzero(drawn).tolist():
-        angle = int(round(math.degrees(math.atan2(delta[i][1], delta[i][0]))))
-        poly = cv2.ellipse2Poly(tuple(centres[i]), (half_lengths[i], stick), angle, 0, 360, 10)
-        cv2.fillConvexPoly(limbs, poly, colours[i], lineType=cv2.LINE_AA)
-    np.multiply(limbs, 0.6, out=limbs, casting="unsafe")
-    np.maximum(canvas, limbs, out=canvas)
+    polys = [cv2.ellipse2Poly(tuple(centres[i]), (half_lengths[i], stick),
+                              int(round(math.degrees(math.atan2(delta[i][1], delta[i][0])))), 0, 360, 10)
+             for i in drawn]
+    if polys:  # the limbs are blended over the canvas inside their bounding box only (2 px of anti-aliasing margin)
+        corners = np.concatenate(polys)
+        height, width = canvas.shape[:2]
+        x0, y0 = np.maximum(corners.min(axis=0) - 2, 0).tolist()
+        x1, y1 = np.minimum(corners.max(axis=0) + 3, (width, height)).tolist()
+        if x0 < x1 and y0 < y1:
+            limbs = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
+            for i, poly in zip(drawn, polys, strict=True):
+                cv2.fillConvexPoly(limbs, poly - (x0, y0), colours[i], lineType=cv2.LINE_AA)
+            np.multiply(limbs, 0.6, out=limbs, casting="unsafe")
+            region = canvas[y0:y1, x0:x1]
+            np.maximum(region, limbs, out=region)
     radius = max(1, int(round(4 * scale))) * _ONE
     points = _fixed(xy[:18])
     colours = (_BODY_COLOURS * conf[:18, None]).tolist()
