@@ -6,19 +6,29 @@ OrtStatusPtr MakeStatus(OrtErrorCode code, const std::string& message) {
   return Ort::GetApi().CreateStatus(code, message.c_str());
 }
 
+int64_t RequiredIntAttribute(const OrtApi& api, const OrtKernelInfo* info, const char* name,
+                             const std::string& missing) {
+  int64_t value = 0;
+  if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, name, &value)) {
+    api.ReleaseStatus(status);
+    throw ContractError(missing);
+  }
+  return value;
+}
+
+bool OptionalFloatAttribute(const OrtApi& api, const OrtKernelInfo* info, const char* name, float* value) {
+  if (OrtStatus* status = api.KernelInfoGetAttribute_float(info, name, value)) {
+    api.ReleaseStatus(status);
+    return false;
+  }
+  return true;
+}
+
 Attributes ReadAttributes(const OrtApi& api, const OrtKernelInfo* info) {
   Attributes attributes;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, "block_size", &attributes.block_size)) {
-    api.ReleaseStatus(status);
-    throw ContractError(std::string(kOpName) + ": the node has no int attribute block_size; set it to 64 or 128.");
-  }
-  float scale = 0.f;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_float(info, "scale", &scale)) {
-    api.ReleaseStatus(status);  // absent: 1/sqrt(head_dim)
-  } else {
-    attributes.has_scale = true;
-    attributes.scale = scale;
-  }
+  attributes.block_size = RequiredIntAttribute(
+      api, info, "block_size", std::string(kOpName) + ": the node has no int attribute block_size; set it to 64 or 128.");
+  attributes.has_scale = OptionalFloatAttribute(api, info, "scale", &attributes.scale);  // absent: 1/sqrt(head_dim)
   CheckAttributes(attributes);
   return attributes;
 }

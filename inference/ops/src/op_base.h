@@ -30,6 +30,13 @@ OrtStatusPtr GuardStatus(Body&& body, const char* op = kOpName) noexcept {
   }
 }
 
+// An int attribute of the node; throws ContractError(missing) when the node has none.
+int64_t RequiredIntAttribute(const OrtApi& api, const OrtKernelInfo* info, const char* name,
+                             const std::string& missing);
+
+// A float attribute of the node, or false when the node has none.
+bool OptionalFloatAttribute(const OrtApi& api, const OrtKernelInfo* info, const char* name, float* value);
+
 // Reads block_size (required) and scale (optional) and checks them; throws ContractError.
 Attributes ReadAttributes(const OrtApi& api, const OrtKernelInfo* info);
 

@@ -34,16 +34,9 @@ CallInputs ReadInputs(const Ort::KernelContext& context, const Attributes& attri
 
 Attributes ReadAttributes(const OrtApi& api, const OrtKernelInfo* info) {
   Attributes attributes;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, "heads", &attributes.heads)) {
-    api.ReleaseStatus(status);
-    throw ContractError(std::string(kName) + ": the node has no int attribute heads; set it to the number of heads.");
-  }
-  float epsilon = 0.f;
-  if (OrtStatus* status = api.KernelInfoGetAttribute_float(info, "epsilon", &epsilon)) {
-    api.ReleaseStatus(status);  // absent: the default
-  } else {
-    attributes.epsilon = epsilon;
-  }
+  attributes.heads = RequiredIntAttribute(
+      api, info, "heads", std::string(kName) + ": the node has no int attribute heads; set it to the number of heads.");
+  OptionalFloatAttribute(api, info, "epsilon", &attributes.epsilon);  // absent: the default
   CheckAttributes(attributes);
   return attributes;
 }
