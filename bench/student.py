@@ -163,7 +163,10 @@ def stream(pack: ModelPack, provider: str, attention: str, keypoints: np.ndarray
     from inference.render.student.engine import StudentEngine
 
     before = gpu_memory_mib() if provider == "cuda" else None
-    options = {"enable_profiling": True} if profile and provider == "cpu" else None
+    options = None
+    if profile and provider == "cpu":  # profiles go to the temp folder (read and deleted after the run), never the cwd
+        options = {"enable_profiling": True,
+                   "profile_file_prefix": str(Path(tempfile.gettempdir()) / "podium-bench-student-profile")}
     engine = StudentEngine(pack, provider=provider, attention=attention, session_options=options,
                            cuda_graph=cuda_graph)
     engine.set_reference(portrait_for(pack))
