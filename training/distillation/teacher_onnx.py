@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.render.pose_map import draw_pose_map
+from inference.render.student.engine import OP_LIBRARY_GRAPHS
 from inference.render.student.sampling import step_coefficients
 from training.distillation.clip_attention import ClipMaskSpec, clip_mask, padded_csr
 from training.export_student import export_all, input_names
@@ -99,7 +100,7 @@ class OnnxTeacher:
         for graph, file in graphs.files.items():
             options = ort.SessionOptions()
             options.log_severity_level = 3
-            if graph in ("student", "student_dense"):  # sparse or dense, their blocks use SplitHeadsNorm
+            if graph in OP_LIBRARY_GRAPHS:  # sparse or dense, their blocks use SplitHeadsNorm
                 ops.register(options)
             self.sessions[graph] = ort.InferenceSession(str(graphs.folder / file), options, providers=providers,
                                                         disabled_optimizers=["MatMulAddFusion"])

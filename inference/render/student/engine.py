@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 ATTENTION_GRAPHS = {"sparse": "student", "fallback": "student_fallback", "dense": "student_dense"}
 OP_LIBRARY_ATTENTION = ("sparse", "dense")  # their graphs use the ai.podium ops; the fallback's none
+OP_LIBRARY_GRAPHS = tuple(ATTENTION_GRAPHS[attention] for attention in OP_LIBRARY_ATTENTION)
 _NUMPY_TYPES = {"float32": np.float32, "float16": np.float16}
 GRAPH_ID_OPTION = "gpu_graph_id"  # ONNX Runtime run option: which captured CUDA graph a run replays
 _EMPTY = 0  # what a position holds after the zero empty_slot was copied there (slot writes count from 1)
