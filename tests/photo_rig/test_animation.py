@@ -92,6 +92,31 @@ def test_background_stays_still_while_head_and_shoulders_move(renderer):
         assert moved[~still].mean() > 0.5  # ... while the person did move
 
 
+def test_f_and_v_draw_the_lower_lip_up_under_the_upper_teeth(renderer):
+    """A tuck (the motion rig's F/V mouth) shows the upper teeth under the lifted upper lip and a thinner lower
+    lip, and moves nothing but the mouth."""
+    from inference.render.photo_rig import topology as topo
+
+    neutral = renderer.render([keypoint_frame(0)])[0].rgb.astype(int)
+    tucked = renderer.render([keypoint_frame(1, lip_tuck=1.0)])[0].rgb.astype(int)
+    face = renderer.rig.framed.face[:, :2]
+    upper_inner = face[list(topo.INNER_UPPER_LIP)]
+    width = float(np.ptp(upper_inner[:, 0]))
+    # a strip just above the upper inner lip's middle third: the lower part of the upper lip at rest
+    xs = np.arange(int(upper_inner[:, 0].min() + width / 3), int(upper_inner[:, 0].max() - width / 3))
+    ys = np.interp(xs, upper_inner[:, 0], upper_inner[:, 1])
+    strip = [(int(round(y)) - 2, x) for x, y in zip(xs, ys, strict=True)]
+    before = np.array([neutral[r, c] for r, c in strip])
+    after = np.array([tucked[r, c] for r, c in strip])
+    # teeth are paler than lips: brighter and less saturated
+    assert after.mean() > before.mean() + 15, (before.mean(), after.mean())
+    assert np.ptp(after, axis=1).mean() < np.ptp(before, axis=1).mean()
+    changed = np.abs(tucked - neutral).max(axis=2) > 8
+    rows = np.nonzero(changed.any(axis=1))[0]
+    eye_distance = renderer.rig.framed.eye_distance
+    assert rows.size and rows.max() - rows.min() < 0.8 * eye_distance  # only the mouth moved
+
+
 def test_blink_closes_the_real_eyelids(renderer, face_meter):
     renderer.render([keypoint_frame(0)])
     open_ = face_meter.eye_opening(renderer.render([keypoint_frame(1)])[0].rgb)

@@ -11,7 +11,7 @@ from mediapipe.python.solutions import face_mesh_connections as fmc
 from inference.errors import ConfigError
 from inference.motion.rig import Framing, RigControls, pose_keypoints
 from inference.render.photo_rig import topology as topo
-from inference.render.photo_rig.controls import CONTROL_LIMITS, KeypointReader
+from inference.render.photo_rig.controls import CONTROL_LIMITS, TUCK_FULL, KeypointReader
 from inference.render.photo_rig.framing import frame_portrait, place_portrait
 from inference.render.photo_rig.mesh import GridInterpolator, triangulate
 
@@ -65,9 +65,22 @@ def test_reader_starts_neutral_and_reads_each_motion():
         ({"head_offset": (0.2, 0.0)}, "head_x", 0.3, 0.7),
         ({"lip_width": 1.0}, "lip_width", 0.05, 0.35),
         ({"lip_press": 1.0}, "lip_press", 0.02, 0.08),
+        ({"lip_tuck": 1.0}, "lip_tuck", 0.8 * TUCK_FULL, TUCK_FULL + 1e-6),
     ]:
-        value = getattr(_settled(controls, frames=1 if name in ("jaw", "lip_width", "lip_press") else 15), name)
+        mouth = name in ("jaw", "lip_width", "lip_press", "lip_tuck")
+        value = getattr(_settled(controls, frames=1 if mouth else 15), name)
         assert low <= value <= high, (controls, name, value)
+
+
+def test_reader_tells_a_tucked_lower_lip_from_pressed_lips():
+    """F/V (the lower lip drawn up under the upper teeth) and M/B/P (both lips pressed) thin the lips in
+    different ways; each reads as itself, and an open vowel as neither."""
+    tuck = _settled({"lip_tuck": 1.0}, frames=1)
+    press = _settled({"lip_press": 1.0}, frames=1)
+    vowel = _settled({"jaw_open": 0.8}, frames=1)
+    assert tuck.lip_press < 0.1 * press.lip_press and tuck.jaw < 0.01
+    assert press.lip_tuck < 0.1 * tuck.lip_tuck
+    assert vowel.lip_tuck < 0.1 * tuck.lip_tuck and vowel.lip_press < 0.1 * press.lip_press
 
 
 def test_reader_is_independent_of_framing_and_frame_size():

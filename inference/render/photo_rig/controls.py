@@ -4,8 +4,8 @@ The controls describe the motion of a face and shoulders independently of who dr
 in eye distances (the distance between the eye centres), angles in radians, all relative to a neutral
 pose. :class:`KeypointReader` measures them on any keypoint stream (the motion rig, a webcam pose
 tracker): normalised by the stream's own face size, relative to a neutral it keeps estimating
-(mouth: the most closed recent opening; lips and eyes: the fullest and the most open; the rest: a slow
-running mean).
+(mouth: the most closed recent opening; lips and eyes: the fullest and the most open; the rest, and each lip
+for the F/V tuck: a slow running mean).
 Head, brows and shoulders are lightly smoothed with a one-euro filter so a jittery tracker does not make the
 portrait shake; the mouth and eyes are passed through without delay.
 """
@@ -19,6 +19,10 @@ import numpy as np
 
 from inference import keypoints as kp
 
+#: A full F/V tuck: the lower lip shows this much thinner, eye distances (the motion rig's tuck of 1).
+TUCK_FULL = 0.05
+#: A lower lip this much thinner than its mean (eye distances) is not yet read as a tuck (tracker noise, speech).
+TUCK_DEAD_ZONE = 0.01
 #: Minimum mean confidence of the face points for them to be read.
 MIN_FACE_CONFIDENCE = 0.3
 MIN_BODY_CONFIDENCE = 0.3
@@ -33,6 +37,7 @@ class PortraitControls:
     Attributes:
         jaw: extra opening of the lips, ED (≥ 0; 0.3 is a wide-open vowel).
         lip_press: lips pressed thinner (both lips together), ED (≥ 0).
+        lip_tuck: the lower lip drawn up under the upper teeth (F, V): how much thinner it shows, ED (≥ 0).
         lip_width: change of mouth width, ED (negative: rounded "oo", positive: spread "ee").
         smile: lift of the mouth corners, ED.
         blink_right, blink_left: eyelid closure 0 (open) .. 1 (closed), the subject's right and left eye.
@@ -46,6 +51,7 @@ class PortraitControls:
 
     jaw: float = 0.0
     lip_press: float = 0.0
+    lip_tuck: float = 0.0
     lip_width: float = 0.0
     smile: float = 0.0
     blink_right: float = 0.0
@@ -75,7 +81,7 @@ CONTROL_NAMES: tuple[str, ...] = tuple(f.name for f in fields(PortraitControls))
 
 #: Safe range of every control: beyond it a 2-D warp of a photo stops looking like a face.
 CONTROL_LIMITS: dict[str, tuple[float, float]] = {
-    "jaw": (0.0, 0.45), "lip_press": (0.0, 0.08), "lip_width": (-0.3, 0.3), "smile": (-0.08, 0.15),
+    "jaw": (0.0, 0.45), "lip_press": (0.0, 0.08), "lip_tuck": (0.0, TUCK_FULL), "lip_width": (-0.3, 0.3), "smile": (-0.08, 0.15),
     "blink_right": (0.0, 1.0), "blink_left": (0.0, 1.0), "brow_right": (-0.12, 0.18), "brow_left": (-0.12, 0.18),
     "yaw": (-0.35, 0.35), "pitch": (-0.25, 0.25), "roll": (-0.25, 0.25), "head_x": (-0.6, 0.6),
     "head_y": (-0.6, 0.6), "shoulder_right_x": (-0.4, 0.4), "shoulder_right_y": (-0.4, 0.4),
@@ -104,7 +110,7 @@ _FILTERS: dict[str, tuple[float, float] | None] = {
     "mouth": None, "eyes": None, "brows": (3.0, 1.0), "head": (2.0, 1.5), "body": (1.5, 1.0),
 }
 _GROUP = {
-    "jaw": "mouth", "lip_press": "mouth", "lip_width": "mouth", "smile": "mouth", "blink_right": "eyes",
+    "jaw": "mouth", "lip_press": "mouth", "lip_tuck": "mouth", "lip_width": "mouth", "smile": "mouth", "blink_right": "eyes",
     "blink_left": "eyes", "brow_right": "brows", "brow_left": "brows", "yaw": "head", "pitch": "head",
     "roll": "head", "head_x": "head", "head_y": "head", "shoulder_right_x": "body", "shoulder_right_y": "body",
     "shoulder_left_x": "body", "shoulder_left_y": "body",
@@ -180,7 +186,8 @@ class KeypointReader:
     def reset(self) -> None:
         self._eye_distance = _Neutral("mean", 1.0)
         self._neutral = {
-            "gap": _Neutral("floor", 4.0), "lips": _Neutral("ceiling", 6.0), "width": _Neutral("mean", 6.0),
+            "gap": _Neutral("floor", 4.0), "lips": _Neutral("ceiling", 6.0),
+            "upper_lip": _Neutral("mean", 6.0), "lower_lip": _Neutral("mean", 6.0), "width": _Neutral("mean", 6.0),
             "corner": _Neutral("mean", 6.0),
             "eye_r": _Neutral("ceiling", 6.0), "eye_l": _Neutral("ceiling", 6.0),
             "brow_r": _Neutral("mean", 8.0), "brow_l": _Neutral("mean", 8.0), "nose": _Neutral("mean", 10.0),
@@ -226,7 +233,8 @@ class KeypointReader:
 
         gap = float(np.mean([local(lo)[1] - local(up)[1] for up, lo in ((61, 67), (62, 66), (63, 65))]))
         neutral_gap = n["gap"](gap, dt)
-        lips = float(local(62)[1] - local(51)[1] + local(57)[1] - local(66)[1])  # both lips' thickness
+        upper_lip = float(local(62)[1] - local(51)[1])  # each lip's thickness
+        lower_lip = float(local(57)[1] - local(66)[1])
         width = float(local(54)[0] - local(48)[0])
         corner = float(local(62)[1] - (local(48)[1] + local(54)[1]) / 2 + 0.5 * max(0.0, gap - neutral_gap))
         eye_r = float(np.mean([local(41)[1] - local(37)[1], local(40)[1] - local(38)[1]]))
@@ -238,7 +246,15 @@ class KeypointReader:
         turn = (nose[0] - (jaw_r[0] + jaw_l[0]) / 2) / face_width
 
         out[CONTROL_NAMES.index("jaw")] = max(0.0, gap - neutral_gap)
-        out[CONTROL_NAMES.index("lip_press")] = max(0.0, n["lips"](lips, dt) - lips)
+        # pressed lips both get thinner; a tucked lower lip gets thinner while the upper lip lifts. Each lip is
+        # measured against its mean (rounded lips are fuller than at rest, and would raise a fullest-recent
+        # neutral), the pressing against the fullest recent pair.
+        upper_thinner = n["upper_lip"](upper_lip, dt) - upper_lip
+        lower_thinner = n["lower_lip"](lower_lip, dt) - lower_lip
+        tuck = max(0.0, lower_thinner - max(upper_thinner, 0.0) - TUCK_DEAD_ZONE)
+        out[CONTROL_NAMES.index("lip_tuck")] = tuck
+        lips = upper_lip + lower_lip
+        out[CONTROL_NAMES.index("lip_press")] = max(0.0, n["lips"](lips, dt) - lips - tuck)
         out[CONTROL_NAMES.index("lip_width")] = width - n["width"](width, dt)
         out[CONTROL_NAMES.index("smile")] = corner - n["corner"](corner, dt)
         for name, value, key in (("blink_right", eye_r, "eye_r"), ("blink_left", eye_l, "eye_l")):

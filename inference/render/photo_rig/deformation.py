@@ -245,6 +245,7 @@ def build_deformation(framed: FramedPortrait) -> Deformation:
     fields: dict[str, np.ndarray] = {}
     fields["jaw"] = _blur(interp(_jaw_values(geo, points, jaw_attenuation)), 1.5)
     fields["lip_press"] = _blur(interp(_press_values(geo, points)), 1.0)
+    fields["lip_tuck"] = _blur(interp(_tuck_values(geo, points)), 1.0)
     fields["lip_width"] = _blur(interp(_width_values(geo, points, attenuation)), 1.0)
     fields["smile"] = _blur(interp(_smile_values(geo, points, attenuation)), 1.0)
     for side, brow, lid in (("right", topo.RIGHT_BROW, topo.RIGHT_UPPER_LID), ("left", topo.LEFT_BROW, topo.LEFT_UPPER_LID)):
@@ -364,17 +365,30 @@ def _jump_field(geo: _FaceGeometry, grid: np.ndarray) -> np.ndarray:
 
 def _press_values(geo: _FaceGeometry, points: np.ndarray) -> np.ndarray:
     """Lips pressed thinner: the outer outlines move towards the seam, pixels per eye distance."""
+    return _lip_outline_values(geo, points, upper_gain=0.5, lower_gain=0.5)
+
+
+def _tuck_values(geo: _FaceGeometry, points: np.ndarray) -> np.ndarray:
+    """F and V: the lower lip drawn up under the upper teeth shows thinner (its outer outline rises by the
+    control), and the upper lip lifts a little (its outer outline moves up by 0.4 of it), pixels per eye
+    distance. The upper teeth resting on the lower lip are drawn over it (:mod:`mouth`)."""
+    return _lip_outline_values(geo, points, upper_gain=-0.4, lower_gain=1.0)
+
+
+def _lip_outline_values(geo: _FaceGeometry, points: np.ndarray, upper_gain: float, lower_gain: float) -> np.ndarray:
+    """Each lip's outer outline moved towards the seam by its gain (negative: away from it), the inner outline
+    kept, in between in proportion; fading to nothing at the mouth's corners. Pixels per eye distance."""
     upper, lower, _ = _lip_sets(geo, points)
     u, v = geo.mouth_uv(points)
     out = np.zeros((len(points), 2))
-    for mask, inner, outer, sign in ((upper, topo.INNER_UPPER_LIP, topo.OUTER_UPPER_LIP, 1.0),
-                                     (lower, topo.INNER_LOWER_LIP, topo.OUTER_LOWER_LIP, -1.0)):
+    for mask, inner, outer, sign in ((upper, topo.INNER_UPPER_LIP, topo.OUTER_UPPER_LIP, upper_gain),
+                                     (lower, topo.INNER_LOWER_LIP, topo.OUTER_LOWER_LIP, -lower_gain)):
         iu, iv = geo.mouth_uv(geo.face[list(inner), :2])
         ou, ov = geo.mouth_uv(geo.face[list(outer), :2])
         vi = np.interp(u[mask], np.sort(iu), iv[np.argsort(iu)])
         vo = np.interp(u[mask], np.sort(ou), ov[np.argsort(ou)])
         frac = np.clip((v[mask] - vi) / np.where(np.abs(vo - vi) < 1e-6, 1e-6, vo - vi), 0.0, 1.0)
-        amount = 0.5 * frac * np.clip(1.0 - u[mask] ** 2, 0.0, 1.0)
+        amount = frac * np.clip(1.0 - u[mask] ** 2, 0.0, 1.0)
         out[mask] = (sign * amount)[:, None] * geo.mb * geo.unit
     return out
 

@@ -19,6 +19,9 @@ from inference.render.photo_rig.warp import MouthOpening
 
 #: Visible height of the upper teeth below the upper lip, as a fraction of the mouth's width.
 TEETH_HEIGHT = 0.12
+#: How much of the upper teeth shows under the lifted upper lip in a full F/V tuck, as a fraction of the mouth's
+#: width.
+BITE_DEPTH = 0.07
 #: Tooth boundaries (distance from the midline, fraction of the mouth's width): incisors, canines, premolars.
 TOOTH_EDGES = (0.0, 0.17, 0.30, 0.44)
 _DEFAULT_TEETH = np.array([240.0, 228.0, 204.0])  # ivory, in the light of a face of _SKIN_REFERENCE brightness
@@ -78,18 +81,9 @@ class MouthInterior:
         self.softness = softness
 
     def draw(self, frame: np.ndarray, opening: MouthOpening) -> None:
-        """Paint the interior into ``frame`` (uint8 ``[H, W, 3]``, in place) where ``opening`` is open."""
+        """Paint the interior into ``frame`` (uint8 ``[H, W, 3]``, in place) where ``opening`` is open, and the
+        upper teeth under the lifted upper lip where the lower lip is drawn up under them (``opening.bite``)."""
         top, bottom, teeth_top = (c.astype(np.float64) for c in (opening.top, opening.bottom, opening.teeth_top))
-        gap = bottom - top
-        if float(np.max(gap @ _normal(top))) < 0.25:
-            return
-        height, width = frame.shape[:2]
-        allpts = np.vstack([top, bottom, teeth_top])
-        x0, y0 = np.floor(allpts.min(axis=0)).astype(int) - 2
-        x1, y1 = np.ceil(allpts.max(axis=0)).astype(int) + 3
-        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return
         left = top[0]
         axis = top[-1] - left
         length = float(np.linalg.norm(axis))
@@ -97,6 +91,17 @@ class MouthInterior:
             return
         axis /= length
         normal = np.array([-axis[1], axis[0]])
+        opened = float(np.max((bottom - top) @ normal)) >= 0.25
+        bite = BITE_DEPTH * length * opening.bite  # pixels of upper teeth the lifted upper lip shows
+        if not opened and bite < 0.3:
+            return
+        height, width = frame.shape[:2]
+        allpts = np.vstack([top, bottom, teeth_top, teeth_top - bite * normal])
+        x0, y0 = np.floor(allpts.min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(allpts.max(axis=0)).astype(int) + 3
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
         px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
         dx, dy = px - left[0], py - left[1]
         a = (dx * axis[0] + dy * axis[1]) / length  # 0..1 corner to corner
@@ -110,20 +115,30 @@ class MouthInterior:
 
         top_b, bottom_b, teeth_b = curve(top), curve(bottom), curve(teeth_top)
         inside_a = (a > 0.0) & (a < 1.0)
-        # reaches half a pixel above the top edge, over the seam's last row of lip pixels
-        alpha = np.clip(np.minimum(b - top_b + 0.5, bottom_b - b) + 0.5, 0.0, 1.0) * inside_a
-        if not alpha.any():
-            return
         across = np.clip(2.0 * a - 1.0, -1.0, 1.0)  # -1..1 corner to corner
-        colour = self._cavity(across, b, top_b, bottom_b)
-        colour = self._with_tongue(colour, across, b, top_b, bottom_b)
-        colour = self._with_teeth(colour, across, b, teeth_b, length)
-        if self.softness > 0.3:  # as soft as the photo around it
+        roi = frame[y0:y1, x0:x1].astype(np.float64)
+        if opened:
+            # reaches half a pixel above the top edge, over the seam's last row of lip pixels
+            alpha = np.clip(np.minimum(b - top_b + 0.5, bottom_b - b) + 0.5, 0.0, 1.0) * inside_a
+            colour = self._cavity(across, b, top_b, bottom_b)
+            colour = self._with_tongue(colour, across, b, top_b, bottom_b)
+            colour = self._with_teeth(colour, across, b, teeth_b, length)
+            roi = self._over(roi, colour, alpha)
+        if bite >= 0.3:
+            # the upper lip lifts off the teeth (most in front), which rest on the drawn-up lower lip
+            roots = teeth_b - bite * np.sqrt(np.clip(1.0 - 1.1 * across**2, 0.0, 1.0))
+            alpha = np.clip(np.minimum(b - roots, teeth_b - b) + 0.5, 0.0, 1.0) * inside_a
+            teeth = self._teeth(across, b, roots, teeth_b - roots, length, root_shade=0.9)
+            roi = self._over(roi, teeth, alpha)
+        frame[y0:y1, x0:x1] = np.clip(roi + 0.5, 0, 255).astype(np.uint8)
+
+    def _over(self, roi: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """``colour`` laid over ``roi`` with coverage ``alpha``, both as soft as the photo around them."""
+        if self.softness > 0.3:
             colour = cv2.GaussianBlur(colour, (0, 0), self.softness)
             alpha = cv2.GaussianBlur(alpha, (0, 0), self.softness)
-        roi = frame[y0:y1, x0:x1].astype(np.float64)
         alpha = alpha[..., None]
-        frame[y0:y1, x0:x1] = np.clip(roi * (1.0 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
+        return roi * (1.0 - alpha) + colour * alpha
 
     def _cavity(self, across: np.ndarray, b: np.ndarray, top_b: np.ndarray, bottom_b: np.ndarray) -> np.ndarray:
         """Dark: darkest under the upper teeth and towards the corners, a little light near the lower lip."""
@@ -147,21 +162,21 @@ class MouthInterior:
 
     def _with_teeth(self, colour: np.ndarray, across: np.ndarray, b: np.ndarray, teeth_b: np.ndarray,
                     length: float) -> np.ndarray:
-        """Upper teeth hanging from the upper lip, darker towards the corners, with faint gaps between them."""
+        """Upper teeth hanging from the upper lip into the opening."""
         height = TEETH_HEIGHT * length * np.sqrt(np.clip(1.0 - 1.1 * across**2, 0.0, 1.0))
         cover = np.clip(teeth_b + height - b + 0.5, 0.0, 1.0) * (height > 0.3)
+        teeth = self._teeth(across, b, teeth_b, height, length, root_shade=0.72)
+        return colour * (1.0 - cover[..., None]) + teeth * cover[..., None]
+
+    def _teeth(self, across: np.ndarray, b: np.ndarray, root_b: np.ndarray, height: np.ndarray, length: float,
+               root_shade: float) -> np.ndarray:
+        """The upper teeth's colour from ``root_b`` (under the upper lip, ``root_shade`` as bright as their edges)
+        down ``height`` pixels: darker towards the corners, with faint gaps between them."""
         side = np.clip(1.0 - 0.9 * across**2, 0.15, 1.0)  # only the front teeth are in the light
         # the upper lip shades the teeth's roots; their edges catch the light
-        down = 0.72 + 0.28 * np.clip((b - teeth_b) / np.maximum(height, 1.0), 0.0, 1.0)
+        down = root_shade + (1.0 - root_shade) * np.clip((b - root_b) / np.maximum(height, 1.0), 0.0, 1.0)
         offset = np.abs(across) * 0.5 * length  # pixels from the midline
         gaps = np.ones_like(offset)
         for edge in TOOTH_EDGES:
             gaps -= 0.16 * np.clip(1.0 - np.abs(offset - edge * length) / 0.7, 0.0, 1.0)
-        teeth = self.colours.teeth[None, None, :] * (side * down * gaps)[..., None]
-        return colour * (1.0 - cover[..., None]) + teeth * cover[..., None]
-
-
-def _normal(chain: np.ndarray) -> np.ndarray:
-    axis = chain[-1] - chain[0]
-    n = np.array([-axis[1], axis[0]])
-    return n / max(float(np.linalg.norm(n)), 1e-9)
+        return self.colours.teeth[None, None, :] * (side * down * gaps)[..., None]

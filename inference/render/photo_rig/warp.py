@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from inference.render.photo_rig.background import background_plate
+from inference.render.photo_rig.controls import TUCK_FULL
 from inference.render.photo_rig.deformation import (
     CELL,
     FIELD_CONTROLS,
@@ -47,11 +48,14 @@ class MouthOpening:
         top: the upper edge of the new opening (the lower inner lip before it dropped, carried by the face).
         bottom: the lower edge (the lower inner lip now).
         teeth_top: the upper inner lip (the upper teeth hang from it).
+        bite: how far the lower lip is drawn up under the upper teeth (F, V), 0 .. 1 of a full tuck: the teeth
+            then show over its top.
     """
 
     top: np.ndarray
     bottom: np.ndarray
     teeth_top: np.ndarray
+    bite: float = 0.0
 
 
 class PortraitWarper:
@@ -76,6 +80,7 @@ class PortraitWarper:
         px, py = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         self._pixels = np.stack([px, py], axis=-1)
         self._jaw = FIELD_CONTROLS.index("jaw")
+        self._tuck = FIELD_CONTROLS.index("lip_tuck")
 
     def warp(self, field_values: np.ndarray, blinks: tuple[float, float]) -> tuple[np.ndarray, MouthOpening]:
         """The portrait moved by ``field_values`` (``[len(FIELD_CONTROLS)]``) with eyelids closed by ``blinks``.
@@ -118,7 +123,8 @@ class PortraitWarper:
         top = mouth.seam + np.tensordot(values, mouth.seam_motion, axes=1)
         teeth = mouth.upper_lip + np.tensordot(values, mouth.upper_lip_motion, axes=1)
         bottom = top + float(values[self._jaw]) * mouth.seam_jump
-        return MouthOpening(top=top, bottom=bottom, teeth_top=teeth)
+        bite = float(np.clip(values[self._tuck] / TUCK_FULL, 0.0, 1.0))
+        return MouthOpening(top=top, bottom=bottom, teeth_top=teeth, bite=bite)
 
     def _open_mouth(self, backward: np.ndarray, field: np.ndarray, jaw: float, opening: MouthOpening) -> None:
         """Below the opened seam, map to the lower layer (the lower lip and chin, which moved further)."""
