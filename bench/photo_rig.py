@@ -1,6 +1,7 @@
 """Photo rig: frames per second at 512x512 per stage, lip sync measured on the rendered video, background drift.
 
-Usage: python main.py bench photo_rig [--portrait PATH] [--size N] [--framing F] [--docs]
+Usage: python main.py bench photo_rig [--portrait PATH] [--size N] [--framing F] [--warp W] [--docs]
+       python main.py bench photo_rig --speed-only [--warps cpu,cuda] [--frames N]
 
 The bundled demo speech drives the motion stage; the photo rig renders every frame. Then:
 
@@ -15,6 +16,11 @@ The bundled demo speech drives the motion stage; the photo rig renders every fra
 * background drift: mean absolute change of the background pixels (well away from the person) over the
   whole video, in 8-bit levels.
 
+``--warp`` says where the per-frame warp runs (auto, cpu, cuda; auto keeps the faster). ``--speed-only`` skips the
+speech (it needs neither the motion stage's speech tools, PyAV nor mediapipe when the portrait's fit is cached):
+a scripted motion (speaking jaw, F/V tucks, blinks, head and shoulder motion) is rendered with each warp in
+``--warps``, one after the other in the same run, and their frame times are compared.
+
 ``--docs`` also writes docs/images/photo_rig_sheet.png (face close-ups on telling phones of the aligned
 speech) and docs/images/photo_rig_demo.mp4 (the first two clips, with their audio).
 """
@@ -22,6 +28,8 @@ speech) and docs/images/photo_rig_demo.mp4 (the first two clips, with their audi
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +40,13 @@ import numpy as np
 from bench.common import format_table, summarize, write_results
 from bench.speech_alignment import Phone, align_demo, demo_clips, openness_track, silence_track
 from inference.motion.factory import create_motion
+from inference.motion.rig import Framing, RigControls, pose_keypoints
 from inference.motion.style import MotionStyle
 from inference.paths import REPO_ROOT, default_portrait, demo_audio
 from inference.render.photo_rig import PhotoRigRenderer
 from inference.render.photo_rig import topology as topo
 from inference.render.photo_rig.controls import KeypointReader
+from inference.render.photo_rig.renderer import WARP_DEVICES
 from inference.sources.audio_file import AudioFileSource
 from inference.sources.portrait import load_portrait
 from inference.types import AudioBlock, KeypointFrame, VideoFrame
@@ -59,7 +69,7 @@ class DemoRun:
     sample_rate: int
 
 
-def render_demo(portrait: np.ndarray, size: int, framing: str, fps: float = 25.0) -> DemoRun:
+def render_demo(portrait: np.ndarray, size: int, framing: str, warp: str = "auto", fps: float = 25.0) -> DemoRun:
     """Run the demo speech through the motion stage and the photo rig, timing every stage of every frame."""
     source = AudioFileSource(demo_audio())
     blocks = []
@@ -78,8 +88,15 @@ def render_demo(portrait: np.ndarray, size: int, framing: str, fps: float = 25.0
             stage_ms["motion"] += [(time.perf_counter() - t0) * 1000 / len(ready)] * len(ready)
         keypoints += ready
     keypoints += motion.finish()
-    renderer = PhotoRigRenderer((size, size), framing=framing)
+    renderer = PhotoRigRenderer((size, size), framing=framing, warp=warp)
     renderer.set_reference(portrait)
+    frames = render_timed(renderer, keypoints, stage_ms)
+    return DemoRun(blocks, keypoints, frames, stage_ms, renderer, source.sample_rate)
+
+
+def render_timed(renderer: PhotoRigRenderer, keypoints: list[KeypointFrame],
+                 stage_ms: dict[str, list[float]]) -> list[VideoFrame]:
+    """Render every keypoint frame, adding each stage's milliseconds to ``stage_ms``."""
     frames: list[VideoFrame] = []
     for kp in keypoints:
         t0 = time.perf_counter()
@@ -87,10 +104,56 @@ def render_demo(portrait: np.ndarray, size: int, framing: str, fps: float = 25.0
         total = (time.perf_counter() - t0) * 1000
         stage_ms.setdefault("render (total)", []).append(total)
         stage_ms.setdefault("keypoints → controls", []).append(renderer.last_timings["controls"])
-        for name, seconds in renderer.rig.warper.timings.items():
+        for name, seconds in renderer.warper.timings.items():
             stage_ms.setdefault(f"warp: {name}", []).append(seconds * 1000)
         stage_ms.setdefault("mouth interior", []).append(renderer.last_timings["mouth"])
-    return DemoRun(blocks, keypoints, frames, stage_ms, renderer, source.sample_rate)
+    return frames
+
+
+def scripted_keypoints(frames: int, framing: str, fps: float = 25.0) -> list[KeypointFrame]:
+    """A speaking presenter without speech: the jaw at syllable rate, an F/V tuck now and then, a blink every
+    2.4 s, and slow head and shoulder motion (the motion rig's controls)."""
+    out = []
+    for i in range(frames):
+        t = i / fps
+        controls = RigControls(
+            jaw_open=0.45 * max(0.0, math.sin(2 * math.pi * 2.7 * t)), lip_tuck=float(i % 37 < 4),
+            blink=float(i % 60 < 4), head_yaw=0.15 * math.sin(0.7 * t), head_pitch=0.08 * math.sin(1.1 * t),
+            head_roll=0.05 * math.sin(0.5 * t), shoulder_lift=0.03 * math.sin(0.9 * t))
+        out.append(KeypointFrame(pose_keypoints(controls, Framing.named(framing)), index=i, fps=fps))
+    return out
+
+
+def speed_only(portrait: np.ndarray, size: int, framing: str, warps: list[str], frames: int) -> int:
+    """Frame times of each warp on the scripted motion, in one run (see the module docstring)."""
+    keypoints = scripted_keypoints(frames, "half-body" if framing == "half-body" else "head-and-shoulders")
+    rows, figures = [], {"size": size, "frames": frames, "warps": {}}
+    first: list[VideoFrame] = []
+    for warp in warps:
+        renderer = PhotoRigRenderer((size, size), framing=framing, warp=warp)
+        renderer.set_reference(portrait)
+        stage_ms: dict[str, list[float]] = {}
+        render_timed(renderer, keypoints[:10], {})  # warm-up
+        renderer.reset()
+        video = render_timed(renderer, keypoints, stage_ms)
+        first = first or video
+        diff = np.array([np.abs(a.rgb.astype(np.int16) - b.rgb).mean() for a, b in zip(video, first, strict=True)])
+        worst = max(int(np.abs(a.rgb.astype(np.int16) - b.rgb).max()) for a, b in zip(video, first, strict=True))
+        total = np.array(stage_ms["render (total)"])
+        warp_ms = np.sum([v for k, v in stage_ms.items() if k.startswith("warp: ")], axis=0)
+        rows.append([warp, renderer.device, float(np.median(total)), float(np.percentile(total, 95)),
+                     float(np.median(warp_ms)), 1000.0 / float(np.median(total)), f"{diff.mean():.3f} / {worst}"])
+        figures["warps"][warp] = {"device": renderer.device, "render_ms": summarize(total / 1000.0),
+                                  "stages_ms": {n: summarize(np.array(v) / 1000.0) for n, v in stage_ms.items()},
+                                  "difference_from_first": {"mean_level": float(diff.mean()), "max_level": worst}}
+    table = format_table(["warp", "runs on", "frame median ms", "frame p95 ms", "warp median ms", "fps",
+                          f"difference from {warps[0]}: mean / max level"], rows)
+    print(f"{frames} scripted frames of {size}x{size}\n\n{table}")
+    if len(rows) > 1:
+        print(f"\n{rows[0][0]} / {rows[-1][0]} frame time: {rows[0][2] / rows[-1][2]:.2f}x")
+    path = write_results("photo-rig-warp", figures, table)
+    print(f"\nresults: {path}")
+    return 0
 
 
 def mouth_opening(frames: list[VideoFrame]) -> dict[str, np.ndarray]:
@@ -241,11 +304,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--portrait", type=Path, default=default_portrait())
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--framing", default="auto", choices=["auto", "head-and-shoulders", "half-body"])
+    parser.add_argument("--warp", default="auto", choices=list(WARP_DEVICES), help="where the warp runs")
     parser.add_argument("--docs", action="store_true", help="also write the contact sheet and demo video")
+    parser.add_argument("--speed-only", action="store_true", help="time each of --warps on scripted motion")
+    parser.add_argument("--warps", default="cpu,cuda", help="comma-separated warps for --speed-only")
+    parser.add_argument("--frames", type=int, default=300, help="scripted frames for --speed-only")
     args = parser.parse_args(argv)
 
     portrait = load_portrait(args.portrait)
-    run = render_demo(portrait, args.size, args.framing)
+    if args.speed_only:
+        warps = [w.strip() for w in args.warps.split(",") if w.strip()]
+        bad = [w for w in warps if w not in WARP_DEVICES]
+        if bad or not warps:
+            parser.error(f"--warps takes {', '.join(WARP_DEVICES)}, got {args.warps!r}")
+        return speed_only(portrait, args.size, args.framing, warps, args.frames)
+    run = render_demo(portrait, args.size, args.framing, args.warp)
     fps = run.keypoints[0].fps
     render_ms = run.stage_ms["render (total)"]
     rows = [[name, float(np.median(v)), float(np.percentile(v, 95))] for name, v in run.stage_ms.items()]
@@ -300,3 +373,7 @@ def _jaw_controls(keypoints: list[KeypointFrame], size: int) -> np.ndarray:
     """The jaw control the renderer read from each keypoint frame (what it was asked to show)."""
     reader = KeypointReader((size, size))
     return np.array([reader.read(k.keypoints, 1.0 / k.fps).jaw for k in keypoints])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

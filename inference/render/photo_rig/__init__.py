@@ -1,15 +1,17 @@
-"""The photo rig: animates any real portrait from the keypoint stream, on the CPU, in real time.
+"""The photo rig: animates any real portrait from the keypoint stream, in real time on the CPU.
 
 Once per portrait, mediapipe finds the face mesh, the shoulders and the person (cached by the image's
 hash in ``<data dir>/fits``); the portrait is framed to the output and a deformation model is built:
 per-control displacement fields over the face, neck, shoulders and a background margin. Every frame,
 the keypoints are read as controls (jaw, lip shape, blinks, brows, head turn/nod/tilt, shoulders), the
 fields are summed and inverted into a backward map, and one remap moves the portrait over a still
-background plate; a mouth interior is drawn where the lips part.
+background plate; a mouth interior is drawn where the lips part. Where ONNX Runtime's CUDA execution
+provider starts and is faster, the whole-frame part of the warp runs there as one graph.
 
 Modules: ``detect`` (mediapipe), ``cache`` (fits on disk), ``framing``, ``mesh`` (triangulation and grid
 interpolation), ``deformation`` (the fields), ``controls`` (keypoints → controls), ``warp`` (per-frame
-map, remap, composite), ``background`` (the still plate), ``mouth`` (the interior), ``renderer``.
+map, remap, composite), ``warp_graph`` (the same on a GPU), ``background`` (the still plate), ``mouth`` (the
+interior), ``renderer``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def availability() -> tuple[bool, str]:
     return True, "available (CPU)"
 
 
-def create(size: tuple[int, int], *, framing: str = "auto", use_cache: bool = True, **_: object) -> PhotoRigRenderer:
+def create(size: tuple[int, int], *, framing: str = "auto", use_cache: bool = True, warp: str = "auto",
+           **_: object) -> PhotoRigRenderer:
     """A photo-rig renderer for output ``size`` = (width, height); ``framing`` is auto, head-and-shoulders or
-    half-body."""
-    return PhotoRigRenderer(size, framing=framing, use_cache=use_cache)
+    half-body; ``warp`` auto, cpu or cuda (where the per-frame warp runs)."""
+    return PhotoRigRenderer(size, framing=framing, use_cache=use_cache, warp=warp)

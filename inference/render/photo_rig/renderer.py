@@ -1,4 +1,5 @@
-"""The photo-rig renderer: any real portrait, animated on the CPU by the keypoint stream."""
+"""The photo-rig renderer: any real portrait, animated by the keypoint stream on the CPU (or its warp on a GPU
+through ONNX Runtime, where that is faster)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.errors import ConfigError
+from inference.gpu import CUDA_PROVIDER, cuda_status
 from inference.render.photo_rig import cache
 from inference.render.photo_rig.controls import CONTROL_NAMES, KeypointReader, PortraitControls
 from inference.render.photo_rig.deformation import FIELD_CONTROLS, build_deformation
@@ -18,12 +20,18 @@ from inference.render.photo_rig.errors import PortraitFitError
 from inference.render.photo_rig.framing import FRAMINGS, FramedPortrait, frame_portrait
 from inference.render.photo_rig.mouth import MouthInterior, mouth_colours
 from inference.render.photo_rig.warp import PortraitWarper
+from inference.render.photo_rig.warp_graph import GraphWarper
 from inference.types import KeypointFrame, VideoFrame
 
 log = logging.getLogger(__name__)
 
 _FIELD_INDEX = np.array([CONTROL_NAMES.index(n) for n in FIELD_CONTROLS])
 _BLINK_INDEX = (CONTROL_NAMES.index("blink_right"), CONTROL_NAMES.index("blink_left"))
+#: Where the per-frame warp runs: the faster of the two, the CPU (OpenCV), or the GPU (ONNX Runtime's CUDA EP).
+WARP_DEVICES = ("auto", "cpu", "cuda")
+#: Frames timed on each side when ``warp`` is auto (after two warm-up frames), with the jaw open and an eye
+#: closing, the costliest case.
+_TIMED_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -111,25 +119,46 @@ class PhotoRigRenderer:
         size: output (width, height) in pixels.
         framing: "auto", "head-and-shoulders" or "half-body".
         use_cache: keep portrait fits in ``<data dir>/fits`` so the next start with the same portrait is fast.
+        warp: where the per-frame warp runs (:data:`WARP_DEVICES`): "auto" times both on each portrait where
+            ONNX Runtime's CUDA execution provider starts, and keeps the faster.
+
+    Raises:
+        ConfigError: a bad size, framing or warp; "cuda" where the CUDA execution provider does not start.
     """
 
     name = "photo-rig"
-    device = "CPU"
     chunk_size = 1
 
-    def __init__(self, size: tuple[int, int] = (512, 512), *, framing: str = "auto", use_cache: bool = True) -> None:
+    def __init__(self, size: tuple[int, int] = (512, 512), *, framing: str = "auto", use_cache: bool = True,
+                 warp: str = "auto") -> None:
         width, height = int(size[0]), int(size[1])
         if width < 64 or height < 64:
             raise ConfigError(f"the photo rig needs an output of at least 64x64 pixels, got {width}x{height}")
         if framing not in FRAMINGS:
             raise ConfigError(f"photo-rig framing must be one of {', '.join(FRAMINGS)}, got {framing!r}")
+        if warp not in WARP_DEVICES:
+            raise ConfigError(f"photo-rig warp must be one of {', '.join(WARP_DEVICES)}, got {warp!r}")
+        if warp == "cuda":
+            cuda_ok, reason = cuda_status()
+            if not cuda_ok:
+                raise ConfigError(f"the photo rig's GPU warp needs ONNX Runtime's CUDA execution provider: {reason}; "
+                                  "or choose warp 'auto' or 'cpu'")
         self.size = (width, height)
         self.framing = framing
         self.use_cache = use_cache
+        self.warp = warp
+        #: where the current portrait's warp runs: "CPU" or "CUDA"
+        self.device = "CPU"
         self.rig: PortraitRig | None = None
+        self._warper: PortraitWarper | GraphWarper | None = None
         self._reader = KeypointReader(self.size)
         #: milliseconds spent per stage in the last rendered frame: "controls", "warp", "mouth"
         self.last_timings: dict[str, float] = {}
+
+    @property
+    def warper(self) -> PortraitWarper | GraphWarper | None:
+        """The current portrait's warper (its ``timings`` hold the last frame's steps), None before a portrait."""
+        return self._warper
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -144,10 +173,31 @@ class PhotoRigRenderer:
         rig = prepare_portrait(portrait, self.size, self.framing, self.use_cache)
         for note in rig.notes:
             log.warning("photo rig: %s", note)
-        log.info("photo rig: portrait ready in %.0f ms (%s, framing %s)", rig.seconds * 1000,
-                 "cached fit" if rig.from_cache else "fitted", rig.framed.framing)
-        self.rig = rig
+        warper, device = self._choose_warper(rig)
+        log.info("photo rig: portrait ready in %.0f ms (%s, framing %s, warp on the %s)", rig.seconds * 1000,
+                 "cached fit" if rig.from_cache else "fitted", rig.framed.framing, device)
+        self.rig, self._warper, self.device = rig, warper, device
         self.reset()
+
+    def _choose_warper(self, rig: PortraitRig) -> tuple[PortraitWarper | GraphWarper, str]:
+        """The warper for ``rig`` and where it runs, by the ``warp`` setting (see the class docstring)."""
+        if self.warp == "cpu" or (self.warp == "auto" and not cuda_status()[0]):
+            return rig.warper, "CPU"
+        try:
+            graph = GraphWarper(rig.warper, [CUDA_PROVIDER], only=True)
+        except RuntimeError as exc:
+            if self.warp == "cuda":
+                raise ConfigError(f"the photo rig's warp could not run on the GPU ({exc}); choose warp 'auto' or "
+                                  "'cpu'") from exc
+            log.warning("photo rig: the GPU warp could not start, warping on the CPU (%s)", exc)
+            return rig.warper, "CPU"
+        if self.warp == "cuda":
+            return graph, "CUDA"
+        cpu_ms, gpu_ms = _warp_time(rig.warper), _warp_time(graph)
+        faster = "CUDA" if gpu_ms < cpu_ms else "CPU"
+        log.info("photo rig: a frame's warp takes %.2f ms on the CPU and %.2f ms through ONNX Runtime's CUDA "
+                 "execution provider; warping on the %s", cpu_ms, gpu_ms, faster)
+        return (graph, "CUDA") if faster == "CUDA" else (rig.warper, "CPU")
 
     def default_portrait(self) -> None:
         """The photo rig animates whatever real portrait it is given; it has none of its own."""
@@ -172,7 +222,7 @@ class PhotoRigRenderer:
         t0 = time.perf_counter() if started is None else started
         values = controls.vector()
         t1 = time.perf_counter()
-        rgb, opening = self.rig.warper.warp(values[_FIELD_INDEX], (values[_BLINK_INDEX[0]], values[_BLINK_INDEX[1]]))
+        rgb, opening = self._warper.warp(values[_FIELD_INDEX], (values[_BLINK_INDEX[0]], values[_BLINK_INDEX[1]]))
         t2 = time.perf_counter()
         self.rig.mouth.draw(rgb, opening)
         t3 = time.perf_counter()
@@ -184,3 +234,17 @@ class PhotoRigRenderer:
 
     def close(self) -> None:
         self.rig = None
+        self._warper = None
+
+
+def _warp_time(warper: PortraitWarper | GraphWarper) -> float:
+    """Median milliseconds of a frame's warp with the jaw open and an eye closing."""
+    values = np.zeros(len(FIELD_CONTROLS), np.float32)
+    values[FIELD_CONTROLS.index("jaw")] = 0.25
+    times = []
+    for i in range(_TIMED_FRAMES + 2):
+        values[FIELD_CONTROLS.index("yaw")] = 0.01 * i  # a new pose every frame
+        t0 = time.perf_counter()
+        warper.warp(values, (0.6, 0.0))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[2:])) * 1000

@@ -58,6 +58,32 @@ class MouthOpening:
     bite: float = 0.0
 
 
+@dataclass(frozen=True)
+class LowerLayerWindow:
+    """Where the mouth's lower layer is used in one frame.
+
+    Attributes:
+        grid_rows, grid_cols: the field-grid window it is computed on.
+        rows, cols: the output pixels it may replace (the middle of that window).
+        below: bool ``[rows, cols]``: the pixels below the opened seam, which take it.
+    """
+
+    grid_rows: slice
+    grid_cols: slice
+    rows: slice
+    cols: slice
+    below: np.ndarray
+
+
+@dataclass(frozen=True)
+class EyePatch:
+    """An eye's region of the person layer, redrawn for a blink: uint8 RGBA (premultiplied) at ``rows, cols``."""
+
+    rows: slice
+    cols: slice
+    rgba: np.ndarray
+
+
 class PortraitWarper:
     """Moves one framed portrait by control values (see the module docstring)."""
 
@@ -74,11 +100,12 @@ class PortraitWarper:
         #: seconds spent in each step of the last :meth:`warp`
         self.timings: dict[str, float] = {}
         gx, gy = grid_positions(self.size)
-        self._grid = np.stack([gx, gy], axis=-1).astype(np.float32)
+        #: float32 ``[rows, cols, 2]`` pixel position of every grid point; ``[H, W, 2]`` of every pixel
+        self.grid = np.stack([gx, gy], axis=-1).astype(np.float32)
         self._field = np.zeros((*gx.shape, 2), np.float32)
         self._full_shape = (gx.shape[0] * CELL, gx.shape[1] * CELL)
         px, py = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        self._pixels = np.stack([px, py], axis=-1)
+        self.pixels = np.stack([px, py], axis=-1)
         self._jaw = FIELD_CONTROLS.index("jaw")
         self._tuck = FIELD_CONTROLS.index("lip_tuck")
 
@@ -93,32 +120,34 @@ class PortraitWarper:
         t0 = time.perf_counter()
         field = self.deformation.displacement(field_values, out=self._field)
         t1 = time.perf_counter()
-        coarse = _invert(field, self._grid) - self._grid
+        coarse = _invert(field, self.grid) - self.grid
         t2 = time.perf_counter()
         # upsample the backward *displacement* (not the positions): exact identity where nothing moves, even
         # at the frame's edges, where the resize repeats the last grid value
         full = cv2.resize(coarse, (self._full_shape[1], self._full_shape[0]), interpolation=cv2.INTER_LINEAR)
-        backward = full[:height, :width] + self._pixels
-        opening = self._mouth_opening(field_values)
-        jaw = float(field_values[self._jaw])
-        if jaw > 1e-4:
-            self._open_mouth(backward, field, jaw, opening)
+        backward = full[:height, :width] + self.pixels
+        opening = self.mouth_opening(field_values)
+        lower = self.lower_layer_window(field_values, opening)
+        if lower is not None:
+            self._open_mouth(backward, field, float(field_values[self._jaw]), lower)
         t3 = time.perf_counter()
         warped = cv2.remap(self.source, backward[..., 0], backward[..., 1], cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
         t4 = time.perf_counter()
         for eye, amount in zip(self.deformation.eyes, blinks, strict=True):
             if amount > 0.01:
-                self._close_eye(warped, backward, eye, float(amount), field)
+                patch = self.eye_patch(backward, eye, float(amount), field)
+                if patch is not None:
+                    warped[patch.rows, patch.cols] = patch.rgba
         t5 = time.perf_counter()
-        uncovered = cv2.cvtColor(cv2.bitwise_not(cv2.extractChannel(warped, 3)), cv2.COLOR_GRAY2RGB)
-        frame = cv2.add(cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), cv2.multiply(self.background, uncovered, scale=1.0 / 255.0))
+        frame = composite(warped, self.background)
         t6 = time.perf_counter()
         self.timings = {"fields": t1 - t0, "invert": t2 - t1, "map": t3 - t2, "remap": t4 - t3, "eyes": t5 - t4,
                         "composite": t6 - t5}
         return frame, opening
 
-    def _mouth_opening(self, values: np.ndarray) -> MouthOpening:
+    def mouth_opening(self, values: np.ndarray) -> MouthOpening:
+        """Where the mouth opens for field control ``values`` (``[len(FIELD_CONTROLS)]``)."""
         mouth = self.deformation.mouth
         top = mouth.seam + np.tensordot(values, mouth.seam_motion, axes=1)
         teeth = mouth.upper_lip + np.tensordot(values, mouth.upper_lip_motion, axes=1)
@@ -126,40 +155,52 @@ class PortraitWarper:
         bite = float(np.clip(values[self._tuck] / TUCK_FULL, 0.0, 1.0))
         return MouthOpening(top=top, bottom=bottom, teeth_top=teeth, bite=bite)
 
-    def _open_mouth(self, backward: np.ndarray, field: np.ndarray, jaw: float, opening: MouthOpening) -> None:
-        """Below the opened seam, map to the lower layer (the lower lip and chin, which moved further)."""
+    def lower_layer_window(self, values: np.ndarray, opening: MouthOpening) -> LowerLayerWindow | None:
+        """Where the lower layer (the lower lip and chin, which moved further) replaces the upper one: the mouth's
+        box grown by how far the lower lip moved, and in it the pixels below the opened seam; None while the
+        mouth is closed."""
+        if float(values[self._jaw]) <= 1e-4:
+            return None
         mouth = self.deformation.mouth
-        lower_field = field.copy()
-        lower_field[mouth.jump.rows, mouth.jump.cols] += np.float32(jaw) * mouth.jump.values
-        # the output box: where the mouth's box went, grown by how far the lower lip moved
         shift = np.vstack([opening.top - mouth.seam, opening.bottom - mouth.seam])
         x0, y0, x1, y1 = mouth.bounds
         x0 += float(shift[:, 0].min()) - CELL
         x1 += float(shift[:, 0].max()) + CELL
         y0 += float(shift[:, 1].min()) - CELL
         y1 += float(shift[:, 1].max()) + CELL
-        rows, cols = field.shape[:2]
+        rows, cols = self.deformation.grid_shape
         r0, r1 = max(0, int(y0 // CELL) - 1), min(rows, int(y1 // CELL) + 2)
         c0, c1 = max(0, int(x0 // CELL) - 1), min(cols, int(x1 // CELL) + 2)
         if r1 - r0 < 2 or c1 - c0 < 2:
-            return
-        targets = self._grid[r0:r1, c0:c1]
-        coarse = _invert(lower_field, targets) - targets
-        lower = cv2.resize(coarse, ((c1 - c0) * CELL, (r1 - r0) * CELL), interpolation=cv2.INTER_LINEAR)
-        # keep the middle of the window (its edge rows are extrapolated by the resize)
-        height, width = backward.shape[:2]
+            return None
+        # keep the middle of the grid window (its edge rows are extrapolated by the upsampling)
+        width, height = self.size
         py0, py1 = r0 * CELL + CELL, min(height, r1 * CELL - CELL)
         px0, px1 = c0 * CELL + CELL, min(width, c1 * CELL - CELL)
         if py1 <= py0 or px1 <= px0:
-            return
-        inner = lower[py0 - r0 * CELL:py1 - r0 * CELL, px0 - c0 * CELL:px1 - c0 * CELL] + self._pixels[py0:py1, px0:px1]
-        below = _below_curve(self._pixels[py0:py1, px0:px1], opening.bottom, opening.top)
-        region = backward[py0:py1, px0:px1]
-        region[below] = inner[below]
+            return None
+        below = _below_curve(self.pixels[py0:py1, px0:px1], opening.bottom, opening.top)
+        return LowerLayerWindow(grid_rows=slice(r0, r1), grid_cols=slice(c0, c1), rows=slice(py0, py1),
+                                cols=slice(px0, px1), below=below)
 
-    def _close_eye(self, warped: np.ndarray, backward: np.ndarray, eye: EyeLid, amount: float,
-                   field: np.ndarray) -> None:
-        """Redraw the eye's region with the upper lid lowered by ``amount`` (0..1), supersampled."""
+    def _open_mouth(self, backward: np.ndarray, field: np.ndarray, jaw: float, window: LowerLayerWindow) -> None:
+        """Below the opened seam, map to the lower layer (the lower lip and chin, which moved further)."""
+        mouth = self.deformation.mouth
+        lower_field = field.copy()
+        lower_field[mouth.jump.rows, mouth.jump.cols] += np.float32(jaw) * mouth.jump.values
+        targets = self.grid[window.grid_rows, window.grid_cols]
+        coarse = _invert(lower_field, targets) - targets
+        rows, cols = coarse.shape[:2]
+        lower = cv2.resize(coarse, (cols * CELL, rows * CELL), interpolation=cv2.INTER_LINEAR)
+        top, left = window.grid_rows.start * CELL, window.grid_cols.start * CELL
+        inner = (lower[window.rows.start - top:window.rows.stop - top, window.cols.start - left:window.cols.stop - left]
+                 + self.pixels[window.rows, window.cols])
+        region = backward[window.rows, window.cols]
+        region[window.below] = inner[window.below]
+
+    def eye_patch(self, backward: np.ndarray, eye: EyeLid, amount: float, field: np.ndarray) -> EyePatch | None:
+        """The eye's region of the person layer redrawn with the upper lid lowered by ``amount`` (0..1),
+        supersampled; None if the eye is off the frame."""
         x0, y0, x1, y1 = eye.bounds()
         centre = np.array([[(x0 + x1) / 2, (y0 + y1) / 2]], np.float32)
         shift = sample_field(field, centre)[0]
@@ -169,7 +210,7 @@ class PortraitWarper:
         bx1 = int(min(width, np.ceil(x1 + shift[0]) + 3))
         by1 = int(min(height, np.ceil(y1 + shift[1]) + 3))
         if bx1 - bx0 < 2 or by1 - by0 < 2:
-            return
+            return None
         s = EYE_SUPERSAMPLE
         ys = (np.arange((by1 - by0) * s, dtype=np.float32) + 0.5) / s - 0.5 + by0
         xs = (np.arange((bx1 - bx0) * s, dtype=np.float32) + 0.5) / s - 0.5 + bx0
@@ -178,7 +219,14 @@ class PortraitWarper:
         source = _lower_lid(source, eye, amount)
         fine = cv2.remap(self.source, source[..., 0], source[..., 1], cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
-        warped[by0:by1, bx0:bx1] = cv2.resize(fine, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
+        rgba = cv2.resize(fine, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA)
+        return EyePatch(rows=slice(by0, by1), cols=slice(bx0, bx1), rgba=rgba)
+
+
+def composite(person: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The person layer (uint8 RGBA, premultiplied) laid over ``background`` (uint8 RGB): uint8 RGB."""
+    uncovered = cv2.cvtColor(cv2.bitwise_not(cv2.extractChannel(person, 3)), cv2.COLOR_GRAY2RGB)
+    return cv2.add(cv2.cvtColor(person, cv2.COLOR_RGBA2RGB), cv2.multiply(background, uncovered, scale=1.0 / 255.0))
 
 
 def _invert(field: np.ndarray, targets: np.ndarray) -> np.ndarray:
