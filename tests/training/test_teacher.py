@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -150,6 +151,28 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     assert train_teacher([*common, *quick, "--init", str(out / "teacher_ema")]) == 0
     continued = json.loads((out / "metrics.json").read_text())
     assert continued["steps"] > resumed["steps"] and len(continued["history"]) == continued["steps"]
+
+
+def test_training_runs_on_two_processes_under_torchrun(tmp_path, small_bank, heldout_bank,  # noqa: F811
+                                                       autoencoder_weights):
+    """The multi-GPU path (DistributedDataParallel, one process per device, rank 0 writing) through torchrun,
+    here with two CPU processes and gloo; the GPU machines run the same code with NCCL."""
+    import subprocess
+    import sys
+
+    banks = small_bank.save(tmp_path / "train.npz"), heldout_bank.save(tmp_path / "heldout.npz")
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "training.train_teacher", "--bank", str(banks[0]), "--heldout-bank", str(banks[1]),
+               "--autoencoder", str(autoencoder_weights), "--out", str(out), "--preset", "tiny", "--frames", "2",
+               "--minutes", "0.03", "--batch-clips", "2", "--workers", "0", "--reuse", "1", "--warmup-steps", "2",
+               "--log-seconds", "0", "--eval-clips", "1", "--eval-steps", "1", "--video-segments", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["steps"] > 0 and report["gpus"] == 2, report.get("gpus")
+    teacher, checkpoint = load_teacher(out / "teacher_ema")
+    assert checkpoint.meta["step"] == report["steps"]
 
 
 def test_training_refuses_broken_inputs(tmp_path, small_bank, capsys):  # noqa: F811
