@@ -14,6 +14,7 @@ import pytest
 from inference.errors import ConfigError
 from inference.gpu import cuda_status
 from inference.render.photo_rig import renderer as renderer_module
+from inference.render.photo_rig import warp_graph
 from inference.render.photo_rig.controls import TUCK_FULL, PortraitControls
 from inference.render.photo_rig.deformation import FIELD_CONTROLS
 from inference.render.photo_rig.renderer import PhotoRigRenderer
@@ -83,7 +84,7 @@ def test_renderer_renders_through_the_graph_and_auto_keeps_the_faster(astronaut,
     the CPU renderer's; warp "auto" times both and keeps the faster one (here the CPU: the graph on the CPU
     provider is several times slower than OpenCV)."""
     monkeypatch.setattr(renderer_module, "cuda_status", lambda: (True, "CUDA"))
-    monkeypatch.setattr(renderer_module, "GraphWarper", lambda warper, providers, only=False: GraphWarper(warper, CPU_EP))
+    monkeypatch.setattr(warp_graph, "GraphWarper", lambda warper, providers, only=False: GraphWarper(warper, CPU_EP))
     on_graph = PhotoRigRenderer(SIZE, use_cache=False, warp="cuda")
     on_graph.set_reference(astronaut)
     assert on_graph.device == "CUDA" and isinstance(on_graph.warper, GraphWarper)
@@ -104,7 +105,7 @@ def test_a_gpu_warp_that_cannot_start_falls_back_or_says_why(astronaut, monkeypa
         raise RuntimeError("ONNX Runtime could not build the photo rig's warp graph: no kernel for GridSample")
 
     monkeypatch.setattr(renderer_module, "cuda_status", lambda: (True, "CUDA"))
-    monkeypatch.setattr(renderer_module, "GraphWarper", broken)
+    monkeypatch.setattr(warp_graph, "GraphWarper", broken)
     auto = PhotoRigRenderer(SIZE, use_cache=False)
     auto.set_reference(astronaut)
     assert auto.device == "CPU" and "GPU warp could not start" in caplog.text
@@ -113,3 +114,19 @@ def test_a_gpu_warp_that_cannot_start_falls_back_or_says_why(astronaut, monkeypa
     with pytest.raises(ConfigError, match="could not run on the GPU .*no kernel for GridSample.*choose warp"):
         strict.set_reference(astronaut)
     assert strict.rig is None  # nothing half-set
+
+
+def test_without_the_onnx_package_the_gpu_warp_says_how_to_get_it(astronaut, monkeypatch, caplog):
+    """A CPU install has no onnx package: the photo rig still imports and renders, and a GPU machine that lacks it
+    warps on the CPU with the fix in the log (or, asked for "cuda", refuses with it)."""
+    import sys
+
+    monkeypatch.setattr(renderer_module, "cuda_status", lambda: (True, "CUDA"))
+    monkeypatch.delitem(sys.modules, "inference.render.photo_rig.warp_graph")
+    monkeypatch.delattr(sys.modules["inference.render.photo_rig"], "warp_graph")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    auto = PhotoRigRenderer(SIZE, use_cache=False)
+    auto.set_reference(astronaut)
+    assert auto.device == "CPU" and "onnx package" in caplog.text and "setup.sh --gpu" in caplog.text
+    with pytest.raises(ConfigError, match="onnx package.*setup.sh --gpu"):
+        PhotoRigRenderer(SIZE, use_cache=False, warp="cuda").set_reference(astronaut)

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +21,10 @@ from inference.render.photo_rig.errors import PortraitFitError
 from inference.render.photo_rig.framing import FRAMINGS, FramedPortrait, frame_portrait
 from inference.render.photo_rig.mouth import MouthInterior, mouth_colours
 from inference.render.photo_rig.warp import PortraitWarper
-from inference.render.photo_rig.warp_graph import GraphWarper
 from inference.types import KeypointFrame, VideoFrame
+
+if TYPE_CHECKING:  # imported when used: it needs the onnx package, which only GPU installs have
+    from inference.render.photo_rig.warp_graph import GraphWarper
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +187,16 @@ class PhotoRigRenderer:
         if self.warp == "cpu" or (self.warp == "auto" and not cuda_status()[0]):
             return rig.warper, "CPU"
         try:
-            graph = GraphWarper(rig.warper, [CUDA_PROVIDER], only=True)
-        except RuntimeError as exc:
+            from inference.render.photo_rig import warp_graph
+
+            graph = warp_graph.GraphWarper(rig.warper, [CUDA_PROVIDER], only=True)
+        except (ImportError, RuntimeError) as exc:
+            problem = (f"the onnx package, which builds its graph, is missing ({exc}): run installer/setup.sh --gpu"
+                       if isinstance(exc, ImportError) else str(exc))
             if self.warp == "cuda":
-                raise ConfigError(f"the photo rig's warp could not run on the GPU ({exc}); choose warp 'auto' or "
+                raise ConfigError(f"the photo rig's warp could not run on the GPU ({problem}); choose warp 'auto' or "
                                   "'cpu'") from exc
-            log.warning("photo rig: the GPU warp could not start, warping on the CPU (%s)", exc)
+            log.warning("photo rig: the GPU warp could not start, warping on the CPU (%s)", problem)
             return rig.warper, "CPU"
         if self.warp == "cuda":
             return graph, "CUDA"
