@@ -83,6 +83,20 @@ def test_reader_tells_a_tucked_lower_lip_from_pressed_lips():
     assert vowel.lip_tuck < 0.1 * tuck.lip_tuck and vowel.lip_press < 0.1 * press.lip_press
 
 
+def test_rounded_lips_do_not_make_the_rest_read_as_pressed():
+    """Speech rounds the lips (fuller) as often as it presses them: a mouth at rest between the two reads far less
+    pressed than a press (a fullest-recent neutral read it at 70 % of a press, clamped), and never tucked."""
+    reader = KeypointReader((512, 512))
+    framing = Framing.named("head-and-shoulders")
+    poses = [RigControls(lip_round=1.0), RigControls(), RigControls(lip_press=1.0), RigControls()]
+    read = [reader.read(pose_keypoints(poses[i % 4], framing), 0.04) for i in range(500)]
+    rest = [c for i, c in enumerate(read[400:], start=400) if i % 2 == 1]  # the running means have settled
+    pressed = [c for i, c in enumerate(read[400:], start=400) if i % 4 == 2]
+    assert min(c.lip_press for c in pressed) > 0.04
+    assert max(c.lip_press for c in rest) < 0.3 * min(c.lip_press for c in pressed)
+    assert max(c.lip_tuck for c in rest) < 0.005
+
+
 def test_reader_is_independent_of_framing_and_frame_size():
     for controls in ({"jaw_open": 0.6}, {"blink": 0.7}, {"head_roll": 0.1, "jaw_open": 0.3}):
         values = [_settled(controls, framing, size).vector()

@@ -4,8 +4,8 @@ The controls describe the motion of a face and shoulders independently of who dr
 in eye distances (the distance between the eye centres), angles in radians, all relative to a neutral
 pose. :class:`KeypointReader` measures them on any keypoint stream (the motion rig, a webcam pose
 tracker): normalised by the stream's own face size, relative to a neutral it keeps estimating
-(mouth: the most closed recent opening; lips and eyes: the fullest and the most open; the rest, and each lip
-for the F/V tuck: a slow running mean).
+(mouth: the most closed recent opening; eyes: the most open; the rest, each lip's thickness included: a slow
+running mean, which speech's rounded lips do not push up the way a fullest-recent neutral would).
 Head, brows and shoulders are lightly smoothed with a one-euro filter so a jittery tracker does not make the
 portrait shake; the mouth and eyes are passed through without delay.
 """
@@ -186,8 +186,8 @@ class KeypointReader:
     def reset(self) -> None:
         self._eye_distance = _Neutral("mean", 1.0)
         self._neutral = {
-            "gap": _Neutral("floor", 4.0), "lips": _Neutral("ceiling", 6.0),
-            "upper_lip": _Neutral("mean", 6.0), "lower_lip": _Neutral("mean", 6.0), "width": _Neutral("mean", 6.0),
+            "gap": _Neutral("floor", 4.0), "upper_lip": _Neutral("mean", 6.0),
+            "lower_lip": _Neutral("mean", 6.0), "width": _Neutral("mean", 6.0),
             "corner": _Neutral("mean", 6.0),
             "eye_r": _Neutral("ceiling", 6.0), "eye_l": _Neutral("ceiling", 6.0),
             "brow_r": _Neutral("mean", 8.0), "brow_l": _Neutral("mean", 8.0), "nose": _Neutral("mean", 10.0),
@@ -247,14 +247,13 @@ class KeypointReader:
 
         out[CONTROL_NAMES.index("jaw")] = max(0.0, gap - neutral_gap)
         # pressed lips both get thinner; a tucked lower lip gets thinner while the upper lip lifts. Each lip is
-        # measured against its mean (rounded lips are fuller than at rest, and would raise a fullest-recent
-        # neutral), the pressing against the fullest recent pair.
+        # measured against its mean: rounded lips are fuller than at rest and would raise a fullest-recent neutral
+        # (which read every mouth at rest during speech as pressed), and tracker jitter would too.
         upper_thinner = n["upper_lip"](upper_lip, dt) - upper_lip
         lower_thinner = n["lower_lip"](lower_lip, dt) - lower_lip
         tuck = max(0.0, lower_thinner - max(upper_thinner, 0.0) - TUCK_DEAD_ZONE)
         out[CONTROL_NAMES.index("lip_tuck")] = tuck
-        lips = upper_lip + lower_lip
-        out[CONTROL_NAMES.index("lip_press")] = max(0.0, n["lips"](lips, dt) - lips - tuck)
+        out[CONTROL_NAMES.index("lip_press")] = max(0.0, upper_thinner + lower_thinner - tuck)
         out[CONTROL_NAMES.index("lip_width")] = width - n["width"](width, dt)
         out[CONTROL_NAMES.index("smile")] = corner - n["corner"](corner, dt)
         for name, value, key in (("blink_right", eye_r, "eye_r"), ("blink_left", eye_l, "eye_l")):
