@@ -29,6 +29,8 @@ from inference.render.photo_rig.mesh import GridInterpolator, triangulate
 
 #: Grid spacing of the displacement fields, in output pixels.
 CELL = 2
+#: Pixel position of grid point 0 (each grid point sits at the centre of its CELL x CELL pixels).
+GRID_OFFSET = (CELL - 1) / 2
 #: Controls that are forward displacement fields (the blinks are handled by :class:`EyeLid`).
 FIELD_CONTROLS = tuple(n for n in CONTROL_NAMES if not n.startswith("blink"))
 #: Points along the lips' seam at which the opened mouth's outline is computed.
@@ -154,8 +156,7 @@ class Deformation:
 def grid_positions(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Pixel x and y ``[rows, cols]`` of the grid points for an output of ``size``."""
     cols, rows = -(-size[0] // CELL), -(-size[1] // CELL)
-    offset = (CELL - 1) / 2
-    gx, gy = np.meshgrid(np.arange(cols) * CELL + offset, np.arange(rows) * CELL + offset)
+    gx, gy = np.meshgrid(np.arange(cols) * CELL + GRID_OFFSET, np.arange(rows) * CELL + GRID_OFFSET)
     return gx.astype(np.float64), gy.astype(np.float64)
 
 
@@ -538,7 +539,7 @@ def _patch(field: np.ndarray | None, threshold: float = 0.01) -> FieldPatch | No
 
 def sample_field(field: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Bilinear samples ``[n, C]`` of a grid field ``[rows, cols, C]`` at pixel points ``[n, 2]`` (0 outside)."""
-    coords = ((np.asarray(pts, np.float64) - (CELL - 1) / 2) / CELL).astype(np.float32)
+    coords = ((np.asarray(pts, np.float64) - GRID_OFFSET) / CELL).astype(np.float32)
     out = cv2.remap(field, coords[:, 0:1].copy(), coords[:, 1:2].copy(), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out.reshape(len(coords), -1)

@@ -126,7 +126,7 @@ class MouthInterior:
             roi = self._over(roi, colour, alpha)
         if bite >= 0.3:
             # the upper lip lifts off the teeth (most in front), which rest on the drawn-up lower lip
-            roots = teeth_b - bite * np.sqrt(np.clip(1.0 - 1.1 * across**2, 0.0, 1.0))
+            roots = teeth_b - bite * _front_profile(across)
             alpha = np.clip(np.minimum(b - roots, teeth_b - b) + 0.5, 0.0, 1.0) * inside_a
             teeth = self._teeth(across, b, roots, teeth_b - roots, length, root_shade=0.9)
             roi = self._over(roi, teeth, alpha)
@@ -163,7 +163,7 @@ class MouthInterior:
     def _with_teeth(self, colour: np.ndarray, across: np.ndarray, b: np.ndarray, teeth_b: np.ndarray,
                     length: float) -> np.ndarray:
         """Upper teeth hanging from the upper lip into the opening."""
-        height = TEETH_HEIGHT * length * np.sqrt(np.clip(1.0 - 1.1 * across**2, 0.0, 1.0))
+        height = TEETH_HEIGHT * length * _front_profile(across)
         cover = np.clip(teeth_b + height - b + 0.5, 0.0, 1.0) * (height > 0.3)
         teeth = self._teeth(across, b, teeth_b, height, length, root_shade=0.72)
         return colour * (1.0 - cover[..., None]) + teeth * cover[..., None]
@@ -180,3 +180,8 @@ class MouthInterior:
         for edge in TOOTH_EDGES:
             gaps -= 0.16 * np.clip(1.0 - np.abs(offset - edge * length) / 0.7, 0.0, 1.0)
         return self.colours.teeth[None, None, :] * (side * down * gaps)[..., None]
+
+
+def _front_profile(across: np.ndarray) -> np.ndarray:
+    """How far the upper teeth show at ``across`` (-1..1 corner to corner) relative to the front ones."""
+    return np.sqrt(np.clip(1.0 - 1.1 * across**2, 0.0, 1.0))

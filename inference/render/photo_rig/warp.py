@@ -27,6 +27,7 @@ from inference.render.photo_rig.controls import TUCK_FULL
 from inference.render.photo_rig.deformation import (
     CELL,
     FIELD_CONTROLS,
+    GRID_OFFSET,
     Deformation,
     EyeLid,
     grid_positions,
@@ -236,7 +237,7 @@ def _invert(field: np.ndarray, targets: np.ndarray) -> np.ndarray:
         field: float32 ``[rows, cols, 2]`` forward displacement on the grid.
         targets: float32 ``[h, w, 2]`` output pixel positions.
     """
-    offset = np.float32((CELL - 1) / 2)
+    offset = np.float32(GRID_OFFSET)
     inv = np.float32(1.0 / CELL)
     src = targets.copy()
     for _ in range(INVERSION_STEPS):

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from inference.render.photo_rig.deformation import CELL, FIELD_CONTROLS
+from inference.render.photo_rig.deformation import CELL, FIELD_CONTROLS, GRID_OFFSET
 from inference.render.photo_rig.warp import INVERSION_STEPS, MouthOpening, PortraitWarper, composite
 
 #: The graph's opset (GridSample from 16, its "bilinear" mode name until 19).
@@ -113,10 +113,9 @@ def build_warp_graph(warper: PortraitWarper) -> onnx.ModelProto:
             fields[k, patch.rows, patch.cols] = patch.values
     jump = np.zeros((rows, cols, 2), np.float32)
     jump[deformation.mouth.jump.rows, deformation.mouth.jump.cols] = deformation.mouth.jump.values
-    offset = (CELL - 1) / 2
     # pixel positions -> GridSample's [-1, 1] (align_corners): on the grid, and on the frame
     grid_scale = np.array([2.0 / (CELL * max(cols - 1, 1)), 2.0 / (CELL * max(rows - 1, 1))], np.float32)
-    grid_shift = (-offset * grid_scale - 1.0).astype(np.float32)
+    grid_shift = (-GRID_OFFSET * grid_scale - 1.0).astype(np.float32)
     frame_scale = np.array([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], np.float32)
     source = warper.source.astype(np.float32).transpose(2, 0, 1)[None]
     background = warper.background.astype(np.float32).transpose(2, 0, 1)[None]
