@@ -59,6 +59,8 @@ class StudentModel:
         patch: latent cells per token side (2: one token covers 16×16 pixels).
         width: transformer width; heads: attention heads (``width / heads`` = head dim); depth: layers.
         pooled_reference: whether the student takes a pooled reference embedding.
+        aligned_reference: whether the student takes the reference's per-token embedding (``reference_tokens``),
+            added to every frame's tokens; optional in the manifest (packs before it have none).
     """
 
     latent_channels: int
@@ -67,6 +69,7 @@ class StudentModel:
     depth: int
     heads: int
     pooled_reference: bool = True
+    aligned_reference: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -145,7 +148,9 @@ class PackManifest:
                              width=model_reader.integer("width", minimum=1),
                              depth=model_reader.integer("depth", minimum=1),
                              heads=model_reader.integer("heads", minimum=1),
-                             pooled_reference=model_reader.boolean("pooled_reference"))
+                             pooled_reference=model_reader.boolean("pooled_reference"),
+                             aligned_reference=(model_reader.boolean("aligned_reference")
+                                                if "aligned_reference" in model_reader.data else False))
         manifest = PackManifest(
             name=reader.string("name"), version=reader.string("version"),
             resolution=reader.pair("resolution"), fps=reader.number("fps", minimum=1.0),

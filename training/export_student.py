@@ -7,13 +7,14 @@ Usage:
 Graphs (static shapes; F = chunk frames, N = tokens a frame, L = layers, P = past positions):
 
 * ``encoder``: ``image`` uint8 ``[1, H, W, 3]`` → ``latent`` ``[1, C, h, w]``.
-* ``reference``: ``latent`` → ``reference_embedding`` ``[1, width]`` (pooled reference only) and
-  ``reference_k_{l}``, ``reference_v_{l}`` ``[1, heads, N, head_dim]``.
+* ``reference``: ``latent`` → ``reference_embedding`` ``[1, width]`` (pooled reference only),
+  ``reference_tokens`` ``[1, N, width]`` (aligned reference only) and ``reference_k_{l}``, ``reference_v_{l}``
+  ``[1, heads, N, head_dim]``.
 * ``student`` (custom op), ``student_fallback`` (ONNX Runtime's MultiHeadAttention with the block mask
   as a bias), ``student_dense`` (MultiHeadAttention over every key up to ``key_length``). Inputs:
   ``latent``, ``noise`` ``[F, C, h, w]``; ``timestep`` float32 ``[F]``; ``coefficients`` float32 ``[3]``
   (the step update, :mod:`inference.render.student.sampling`); ``pose`` uint8 ``[F, H, W, 3]``;
-  ``reference_embedding``; ``token_order``, ``token_restore`` int64 ``[F · N]``; the mask: ``row_ptr``
+  ``reference_embedding``; ``reference_tokens``; ``token_order``, ``token_restore`` int64 ``[F · N]``; the mask: ``row_ptr``
   int32 ``[1, F · nb + 1]`` and ``col_idx`` int32 ``[1, F · nb · kv_blocks]`` (padded), or ``key_length``
   int32 ``[1]``; ``reference_k_{l}``/``reference_v_{l}``; ``past_k_{l}_{p}``/``past_v_{l}_{p}``
   ``[1, heads, N, head_dim]``. Outputs: ``x0`` and ``latent_next`` ``[F, C, h, w]``,
@@ -45,7 +46,7 @@ from training.models.attention import DenseAttention, SparseAttention, translati
 from training.models.autoencoder import rgb_from_uint8, rgb_to_uint8
 from training.models.config import PRESETS, StudentConfig, preset
 from training.models.student import Student
-from training.models.transformer import randomize_
+from training.models.transformer import ReferenceEncoding, randomize_
 
 log = logging.getLogger(__name__)
 ONNX_OPSET = 18
@@ -82,9 +83,9 @@ class ReferenceGraph(nn.Module):
         self.transformer = student.transformer
 
     def forward(self, latent: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        embedding, kv = self.transformer.encode_reference(latent)
+        embedding, kv, aligned = self.transformer.encode_reference(latent)
         flat = [t for pair in kv for t in pair]
-        return (embedding, *flat) if embedding is not None else tuple(flat)
+        return tuple(t for t in (embedding, aligned) if t is not None) + tuple(flat)
 
 
 class StudentStepGraph(nn.Module):
@@ -110,9 +111,9 @@ class StudentStepGraph(nn.Module):
         past_kv = [[(values[f"past_k_{layer}_{p}"], values[f"past_v_{layer}_{p}"]) for p in range(self.positions)]
                    for layer in range(depth)]
         latent = values["latent"]
-        x0, present = self.transformer(latent, values["timestep"], values["pose"], values.get("reference_embedding"),
-                                       reference_kv, past_kv, values["token_order"], values["token_restore"],
-                                       attention)
+        reference = ReferenceEncoding(values.get("reference_embedding"), reference_kv, values.get("reference_tokens"))
+        x0, present = self.transformer(latent, values["timestep"], values["pose"], reference, past_kv,
+                                       values["token_order"], values["token_restore"], attention)
         a, b, c = values["coefficients"].to(latent.dtype).unbind(0)
         latent_next = a * x0 + b * latent + c * values["noise"]
         tokens = config.tokens_per_frame
@@ -127,6 +128,8 @@ def input_names(config: StudentConfig, kind: str, positions: int) -> list[str]:
     names = ["latent", "noise", "timestep", "coefficients", "pose"]
     if config.pooled_reference:
         names.append("reference_embedding")
+    if config.aligned_reference:
+        names.append("reference_tokens")
     names += ["token_order", "token_restore"]
     names += ["key_length"] if kind == "dense" else ["row_ptr", "col_idx"]
     for layer in range(config.depth):
@@ -148,6 +151,7 @@ def output_names(config: StudentConfig) -> list[str]:
 
 def reference_output_names(config: StudentConfig) -> list[str]:
     names = ["reference_embedding"] if config.pooled_reference else []
+    names += ["reference_tokens"] if config.aligned_reference else []
     for layer in range(config.depth):
         names += [f"reference_k_{layer}", f"reference_v_{layer}"]
     return names
@@ -179,6 +183,7 @@ def example_step_inputs(config: StudentConfig, kind: str, dtype: torch.dtype, se
         "coefficients": torch.tensor([0.5, 0.3, 0.2]),
         "pose": torch.randint(0, 256, (frames, config.size, config.size, 3), generator=generator, dtype=torch.uint8),
         "reference_embedding": torch.randn(1, config.width, generator=generator).to(dtype),
+        "reference_tokens": torch.randn(1, tokens, config.width, generator=generator).to(dtype),
     }
     orders = [rng.permutation(tokens) + f * tokens for f in range(frames)]
     order = np.concatenate(orders)

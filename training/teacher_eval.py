@@ -75,6 +75,8 @@ class EvalSettings:
     Attributes:
         clips: held-out clips; frames: frames per clip (the teacher's clip length).
         steps: Euler step counts to score (the first one makes the sheet and the video).
+        guidance: classifier-free guidance scales over the pose also scored at the first step count (figures
+            under ``"{steps}g{scale}"``); for teachers trained with pose dropout.
         batch: clips sampled together; workers: DataLoader processes rendering the truth.
         video_segments: held-out speech streams in the video (one held-out identity each; 0: no video).
     """
@@ -82,6 +84,7 @@ class EvalSettings:
     clips: int = 32
     frames: int = 16
     steps: tuple[int, ...] = (25, 1)
+    guidance: tuple[float, ...] = ()
     batch: int = 8
     workers: int = 0
     video_segments: int = 2
@@ -170,9 +173,11 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     dataset = SyntheticClipDataset(sampler, size=size, num_clips=settings.clips, pose_maps=True)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers)
     noise_generator = torch.Generator().manual_seed(EVAL_SEED)
-    by_steps = {n: Scores() for n in settings.steps}
+    runs = [(str(n), n, 1.0) for n in settings.steps]
+    runs += [(f"{settings.steps[0]}g{w:g}", settings.steps[0], w) for w in settings.guidance]
+    by_run = {name: Scores() for name, _, _ in runs}
     ceiling, floor = Scores(), Scores()
-    seconds = dict.fromkeys(settings.steps, 0.0)
+    seconds = dict.fromkeys(by_run, 0.0)
     rows: list[np.ndarray] = []
     for batch in loader:
         frames = batch["frames"].to(device)
@@ -188,15 +193,15 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
         floor.add(reference_rgb[:, None].expand_as(truth), truth, masks)
         noise = torch.randn(latent.shape, generator=noise_generator).to(device)
         outputs = {}
-        for steps in settings.steps:
+        for name, steps, scale in runs:
             start = _now(device)
             with _autocast(device):
-                sampled = euler_sample(teacher, pose, reference, noise, steps, window=length)
-                outputs[steps] = _decode(autoencoder, sampled)
-            seconds[steps] += _now(device) - start
-            by_steps[steps].add(outputs[steps], truth, masks)
+                sampled = euler_sample(teacher, pose, reference, noise, steps, window=length, guidance=scale)
+                outputs[name] = _decode(autoencoder, sampled)
+            seconds[name] += _now(device) - start
+            by_run[name].add(outputs[name], truth, masks)
         for i in range(min(clips, SHEET_ROWS - len(rows))):
-            main = rgb_to_uint8(outputs[settings.steps[0]][i]).cpu().numpy()
+            main = rgb_to_uint8(outputs[runs[0][0]][i]).cpu().numpy()
             rows.append(_sheet_row(batch["reference"][i].permute(1, 2, 0).numpy(), pose[i].cpu().numpy(),
                                    frames[i].permute(0, 2, 3, 1).cpu().numpy(), main, batch["keypoints"][i].numpy()))
     labels = ["reference"] + [f"{what} ({frame})" for frame in ("widest mouth", "highest hand")
@@ -204,8 +209,8 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     sheet = np.concatenate([_label_strip(labels, size), *rows], axis=0)
     figures: dict[str, object] = {
         "clips": settings.clips, "frames_per_clip": settings.frames, "seed": EVAL_SEED,
-        "teacher": {str(n): s.result() for n, s in by_steps.items()},
-        "sample_seconds_per_clip": {str(n): seconds[n] / max(1, settings.clips) for n in settings.steps},
+        "teacher": {name: s.result() for name, s in by_run.items()},
+        "sample_seconds_per_clip": {name: seconds[name] / max(1, settings.clips) for name in by_run},
         "autoencoder_ceiling": ceiling.result(), "copy_reference_floor": floor.result(),
     }
     return figures, sheet
@@ -402,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--clips", type=int, default=EvalSettings.clips)
     ev.add_argument("--frames", type=int, help="frames per clip (default: the teacher's clip length)")
     ev.add_argument("--steps", default="25,1", help="Euler step counts, comma-separated (the first makes the video)")
+    ev.add_argument("--guidance", default="", help="pose guidance scales also scored at the first step count, "
+                    "comma-separated (e.g. 2; for teachers trained with --pose-dropout)")
     ev.add_argument("--video-segments", type=int, default=EvalSettings.video_segments)
     ev.add_argument("--workers", type=int, default=0)
     vid = sub.add_parser("video", help="make sample.mp4 (with the held-out speech) from a sample_video.npz")
@@ -424,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "the teacher's run")
         steps = tuple(int(s) for s in args.steps.split(",") if s.strip())
         settings = EvalSettings(clips=args.clips, frames=args.frames or teacher.config.chunk_frames, steps=steps,
-                                workers=args.workers, video_segments=args.video_segments)
+                                guidance=parse_guidance(args.guidance), workers=args.workers,
+                                video_segments=args.video_segments)
         figures = write_evaluation(args.out, teacher, autoencoder, bank, settings, device)
     except (PodiumError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -432,6 +440,24 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "eval.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
     return 0
+
+
+def parse_guidance(text: str) -> tuple[float, ...]:
+    """``"2,3"`` → ``(2.0, 3.0)``.
+
+    Raises:
+        ValueError: something that is not a positive number.
+    """
+    scales = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            scale = float(part)
+        except ValueError:
+            raise ValueError(f"a guidance scale must be a number, got {part!r}") from None
+        if not scale > 0:
+            raise ValueError(f"a guidance scale must be above 0, got {scale:g}")
+        scales.append(scale)
+    return tuple(scales)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-bank", type=Path, required=True, help="held-out motion bank")
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--preset", default="bundled", choices=sorted(PRESETS), help="model size preset")
+    parser.add_argument("--latent-channels", type=int, help="latent channels (default: the preset's; more keep more "
+                        "detail, and the teacher and student then take that many)")
     parser.add_argument("--minutes", type=float, default=5.0, help="training time budget (wall clock)")
     parser.add_argument("--batch-clips", type=int, default=16, help=f"clips per batch per GPU ({FRAMES_PER_CLIP} frames each)")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed + rank)
 
     config = PRESETS[args.preset]
+    if args.latent_channels is not None:
+        if args.latent_channels < 1:
+            parser.error(f"--latent-channels must be at least 1, got {args.latent_channels}")
+        config = config.with_(latent_channels=args.latent_channels)
     size = config.size
     model = Autoencoder(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)

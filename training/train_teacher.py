@@ -28,7 +28,9 @@ training speech), pulled by a background thread, encoded to latents on the GPU a
 ``--reuse`` times at most with fresh noise and time, so the GPU does not wait for a slow loader.
 
 Objective: x-prediction with the velocity loss, ``t ~ sigmoid(N(--t-mean, --t-std))``, the mouth and hands
-(region masks pooled to the latent grid) weighted ``--region-weight`` times; AdamW (0.9, 0.95), linear
+(region masks pooled to the latent grid) weighted ``--region-weight`` times, the pose maps of a
+``--pose-dropout`` fraction of the clips blacked out (so the teacher also learns the pose-free prediction that
+classifier-free guidance over the pose needs, :func:`training.models.teacher.guided`); AdamW (0.9, 0.95), linear
 warm-up, time-based cosine to 5 % of ``--lr`` over ``--schedule-minutes``, gradient clipping at 1, bf16
 autocast, EMA of the weights (decay ramping up to ``--ema``).
 """
@@ -60,7 +62,7 @@ from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_
 from training.models.config import PRESETS, StudentConfig
 from training.models.teacher import Teacher, add_noise, load_teacher, sample_times, save_teacher, velocity_loss
 from training.synthetic.regions import REGION_BITS
-from training.teacher_eval import EvalSettings, write_evaluation
+from training.teacher_eval import EvalSettings, parse_guidance, write_evaluation
 
 FOCUS_BITS = REGION_BITS["mouth"] | REGION_BITS["left_hand"] | REGION_BITS["right_hand"]
 RESUME_NAME = "teacher_resume"
@@ -126,8 +128,12 @@ def step_loss(network: torch.nn.Module, clips: dict[str, torch.Tensor], args: ar
     t = sample_times(len(latent), mean=args.t_mean, std=args.t_std, device=device)
     noisy = add_noise(latent, torch.randn_like(latent), t)
     weight = 1.0 + (args.region_weight - 1.0) * clips["focus"].float()
+    pose = clips["pose"]
+    if args.pose_dropout > 0:
+        kept = torch.rand(len(pose), device=pose.device) >= args.pose_dropout
+        pose = pose * kept.to(pose.dtype).reshape(-1, *([1] * (pose.dim() - 1)))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        predicted = network(noisy, t, clips["pose"].permute(0, 1, 3, 4, 2), clips["reference"])
+        predicted = network(noisy, t, pose.permute(0, 1, 3, 4, 2), clips["reference"])
     loss = velocity_loss(predicted, latent, t, weight)
     loss.backward()
     return loss
@@ -148,7 +154,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="autoencoder_weights checkpoint (a part file, or FOLDER/NAME) whose latents the teacher learns")
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--preset", default="teacher", choices=sorted(PRESETS), help="network size (ignored with "
-                        "--resume/--init: the checkpoint's configuration is used)")
+                        "--resume/--init: the checkpoint's configuration is used; the latent channels and the "
+                        "autoencoder's widths are the autoencoder's)")
+    parser.add_argument("--aligned-reference", action="store_true", help="add the reference's patch embedding to "
+                        "every frame's tokens (StudentConfig.aligned_reference; a fresh start only)")
+    parser.add_argument("--pose-dropout", type=float, default=0.1, help="fraction of clips trained with black pose "
+                        "maps (the pose-free prediction of classifier-free guidance; 0: none)")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip")
     parser.add_argument("--minutes", type=float, default=5.0, help="training time of this call (wall clock)")
     parser.add_argument("--schedule-minutes", type=float, help="training time the cosine schedule spans, over all "
@@ -169,6 +180,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--init", type=Path, help="teacher_ema weights: continue with a fresh optimiser")
     parser.add_argument("--eval-clips", type=int, default=32)
     parser.add_argument("--eval-steps", default="25,1", help="Euler step counts scored (the first makes the video)")
+    parser.add_argument("--eval-guidance", default="", help="pose guidance scales also scored at the first step "
+                        "count, comma-separated (e.g. 2)")
     parser.add_argument("--video-segments", type=int, default=2, help="held-out speech streams in the video (0: none)")
     parser.add_argument("--log-seconds", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -177,11 +190,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give --resume or --init, not both")
     if args.frames < 1 or args.batch_clips < 1:
         parser.error("--frames and --batch-clips must be at least 1")
+    try:
+        args.eval_guidance = parse_guidance(args.eval_guidance)
+    except ValueError as exc:
+        parser.error(f"--eval-guidance: {exc}")
+    if not 0.0 <= args.pose_dropout < 1.0:
+        parser.error(f"--pose-dropout must be in [0, 1), got {args.pose_dropout:g}")
+    if args.aligned_reference and (args.resume or args.init):
+        parser.error("--aligned-reference shapes a fresh teacher; a checkpoint keeps its own configuration")
     return args
 
 
-def _load_start(args: argparse.Namespace, device: torch.device) -> tuple[StudentConfig, Teacher, dict | None, RunState]:
-    """The configuration, the teacher (weights loaded), the resume state (or None) and the run state."""
+def _load_start(args: argparse.Namespace, device: torch.device,
+                autoencoder: StudentConfig) -> tuple[StudentConfig, Teacher, dict | None, RunState]:
+    """The configuration, the teacher (weights loaded), the resume state (or None) and the run state
+    (``autoencoder``: the autoencoder checkpoint's configuration, whose latent a fresh teacher takes)."""
     if args.resume:
         resume = load_checkpoint(args.resume, map_location="cpu")
         config = StudentConfig.from_dict(resume.meta["config"])
@@ -196,7 +219,9 @@ def _load_start(args: argparse.Namespace, device: torch.device) -> tuple[Student
         state = RunState(int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)),
                          history=list(meta.get("history", [])))
         return teacher.config, teacher.train().to(device), None, state
-    config = PRESETS[args.preset]
+    config = PRESETS[args.preset].with_(latent_channels=autoencoder.latent_channels,
+                                        autoencoder_channels=autoencoder.autoencoder_channels,
+                                        aligned_reference=args.aligned_reference)
     return config, Teacher(config).to(device), None, RunState()
 
 
@@ -215,15 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, device)
         autoencoder.requires_grad_(False)
-        config, teacher, resume, run = _load_start(args, device)
+        ae_config = StudentConfig.from_dict(ae_checkpoint.meta["config"])
+        config, teacher, resume, run = _load_start(args, device, ae_config)
         train_bank, heldout_bank = MotionBank.load(args.bank), MotionBank.load(args.heldout_bank)
     except (PodiumError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    latent_channels = StudentConfig.from_dict(ae_checkpoint.meta["config"]).latent_channels
-    if latent_channels != config.latent_channels:
-        print(f"error: {args.autoencoder} makes {latent_channels} latent channels, the teacher configuration expects "
-              f"{config.latent_channels}; train the autoencoder with the same latent channels", file=sys.stderr)
+    if ae_config.latent_channels != config.latent_channels:
+        print(f"error: {args.autoencoder} makes {ae_config.latent_channels} latent channels, the teacher's checkpoint "
+              f"expects {config.latent_channels}; give the autoencoder it was trained with", file=sys.stderr)
         return 1
     torch.manual_seed(args.seed * 7919 + rank + run.step)
 
@@ -358,8 +383,8 @@ def _finish(args: argparse.Namespace, config: StudentConfig, teacher: Teacher, e
     }
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")  # in case the evaluation fails
     steps = tuple(int(s) for s in args.eval_steps.split(",") if s.strip())
-    settings = EvalSettings(clips=args.eval_clips, frames=args.frames, steps=steps, workers=min(8, args.workers),
-                            video_segments=args.video_segments)
+    settings = EvalSettings(clips=args.eval_clips, frames=args.frames, steps=steps, guidance=args.eval_guidance,
+                            workers=min(8, args.workers), video_segments=args.video_segments)
     figures = write_evaluation(args.out, ema.model, autoencoder, heldout_bank, settings, device)
     report["heldout"] = figures
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -64,6 +64,26 @@ def test_a_stream_longer_than_the_cache_matches_the_torch_stream(tiny_pack, atte
 
 
 @pytest.mark.parametrize("attention", ["sparse", "dense"])
+def test_a_student_with_the_aligned_reference_streams_what_torch_streams(tiny_aligned_pack, attention):
+    from training.export_student import STREAM_TOLERANCE
+    from training.models.student import TorchStream
+
+    pack_path, student = tiny_aligned_pack
+    pack = load_pack(pack_path)
+    assert pack.manifest.model.aligned_reference
+    engine = StudentEngine(pack, provider="cpu", attention=attention, seed=3)
+    reference = TorchStream(student.float().eval(), sparse=attention != "dense", seed=3)
+    portrait = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    engine.set_reference(portrait)
+    reference.set_reference(portrait)
+    clip = presenter_clip(4 * engine.frames)
+    for c in range(4):
+        window = clip[c * engine.frames:(c + 1) * engine.frames]
+        worst = frame_difference(engine.render_chunk(window)[0], reference.render(window))
+        assert worst <= STREAM_TOLERANCE[engine.precision], f"chunk {c}: {worst} of 255"
+
+
+@pytest.mark.parametrize("attention", ["sparse", "dense"])
 def test_a_pipelined_stream_renders_what_chunk_by_chunk_does(tiny_pack, attention):
     """render_stream prepares chunk n+1 on its helper thread while chunk n runs, and renders the same frames."""
     import threading

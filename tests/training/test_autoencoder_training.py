@@ -58,3 +58,25 @@ def test_a_short_run_trains_evaluates_and_resumes(tmp_path, small_bank):  # noqa
     assert (out / "samples.png").stat().st_size > 1000
     assert train_autoencoder([*args, "--resume", str(out / "autoencoder.pt")]) == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] > first_steps
+
+
+def test_the_latent_channels_can_be_chosen_and_a_fresh_teacher_takes_them(tmp_path, small_bank):  # noqa: F811
+    from training.models.autoencoder import load_autoencoder
+    from training.train_teacher import main as train_teacher
+
+    bank = small_bank.save(tmp_path / "bank.npz")
+    out = tmp_path / "ae8"
+    args = ["--bank", str(bank), "--heldout-bank", str(bank), "--out", str(out), "--preset", "tiny",
+            "--minutes", "0.01", "--batch-clips", "2", "--workers", "0"]
+    with pytest.raises(SystemExit):
+        train_autoencoder([*args, "--latent-channels", "0"])
+    assert train_autoencoder([*args, "--latent-channels", "8"]) == 0
+    autoencoder, checkpoint = load_autoencoder(out / "autoencoder_weights")
+    assert checkpoint.meta["config"]["latent_channels"] == 8
+    assert autoencoder.encode(torch.zeros(1, 3, 256, 256)).shape == (1, 8, 32, 32)
+    teacher_out = tmp_path / "teacher"
+    assert train_teacher(["--bank", str(bank), "--heldout-bank", str(bank), "--autoencoder",
+                          str(out / "autoencoder_weights"), "--out", str(teacher_out), "--preset", "tiny", "--frames",
+                          "2", "--minutes", "0.01", "--batch-clips", "2", "--workers", "0", "--reuse", "1",
+                          "--eval-clips", "1", "--eval-steps", "1", "--video-segments", "0"]) == 0
+    assert json.loads((teacher_out / "metrics.json").read_text())["config"]["latent_channels"] == 8

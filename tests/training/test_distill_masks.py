@@ -187,10 +187,11 @@ def test_clips_streamed_side_by_side_are_each_what_they_are_alone(student, strea
     assert not torch.allclose(both.predictions[0], both.predictions[1])
 
 
-def test_clip_attention_is_the_forward_pass_over_the_clips_region_layout():
+@pytest.mark.parametrize("aligned", [False, True], ids=["in-context reference", "aligned reference too"])
+def test_clip_attention_is_the_forward_pass_over_the_clips_region_layout(aligned):
     """The teacher's batched clip attention (denoise_clips + ClipAttention) computes what the student graph
     computes over the whole clip with the layout as token order and the block mask (the exported teacher)."""
-    config = preset("tiny").with_(chunk_frames=4)
+    config = preset("tiny").with_(chunk_frames=4, aligned_reference=aligned)
     transformer = randomize_(Student(config), seed=4).transformer.eval()
     keypoints = np.stack([presenter_clip(4), presenter_clip(12)[8:]])
     pose = torch.from_numpy(np.stack([[draw_pose_map(k, (256, 256)) for k in clip] for clip in keypoints]))
@@ -204,9 +205,10 @@ def test_clip_attention_is_the_forward_pass_over_the_clips_region_layout():
             batched = transformer.denoise_clips(latent, t, pose, reference, ClipAttention.for_clips(keypoints, spec))
             for b in range(2):
                 one = clip_mask(keypoints[b], spec)
-                embedding, kv = transformer.encode_reference(reference[b:b + 1], FullAttention())
+                encoded = transformer.encode_reference(reference[b:b + 1], FullAttention())
+                assert (encoded.tokens is not None) == aligned
                 row_ptr, col_idx = csr_tensors(one.block_mask)
-                single, _ = transformer(latent[b], t[b], pose[b], embedding, kv, [], torch.from_numpy(one.order),
+                single, _ = transformer(latent[b], t[b], pose[b], encoded, [], torch.from_numpy(one.order),
                                         torch.from_numpy(one.restore), SparseAttention(row_ptr, col_idx, 64))
                 torch.testing.assert_close(batched[b], single, rtol=1e-4, atol=1e-4)
 

@@ -19,7 +19,7 @@ from training.data.reuse import BackgroundBatches, ReuseBuffer
 from training.models.attention import DenseAttention, FullAttention
 from training.models.autoencoder import Autoencoder, autoencoder_meta
 from training.models.config import preset
-from training.models.teacher import Teacher, add_noise, euler_sample, load_teacher, velocity_loss
+from training.models.teacher import Teacher, add_noise, euler_sample, guided, load_teacher, velocity_loss
 from training.models.transformer import randomize_
 from training.teacher_eval import VideoSegment, video_from_archive, write_video_archive
 from training.train_teacher import main as train_teacher
@@ -61,9 +61,9 @@ def test_a_clip_is_the_students_chunk_grown_to_the_whole_clip():
     with torch.no_grad():
         full = transformer.denoise_clips(latent, times, pose, reference, FullAttention())
         dense = transformer.denoise_clips(latent, times, pose, reference, DenseAttention())
-        embedding, reference_kv = transformer.encode_reference(reference[1:])
         order = torch.arange(3 * config.tokens_per_frame)
-        chunk, _ = transformer(latent[1], times[1], pose[1], embedding, reference_kv, [], order, order, DenseAttention())
+        chunk, _ = transformer(latent[1], times[1], pose[1], transformer.encode_reference(reference[1:]), [], order,
+                               order, DenseAttention())
     assert torch.allclose(full, dense, atol=1e-5)
     assert torch.allclose(full[1], chunk, atol=1e-5)  # each clip attends only to itself and its reference
 
@@ -111,6 +111,33 @@ def test_the_euler_sampler_lands_on_the_prediction():
         euler_sample(_Oracle(target, config), pose, torch.zeros(1, 4, 32, 32), noise, 0)
 
 
+class _PoseOracle(torch.nn.Module):
+    """Predicts ``target`` where the pose maps are drawn and zeros where they are black (the pose-free call)."""
+
+    def __init__(self, target: torch.Tensor, config) -> None:
+        super().__init__()
+        self.target, self.config = target, config
+        self.calls = 0
+
+    def forward(self, latent, timestep, pose, reference):
+        self.calls += 1
+        drawn = (pose.flatten(2).amax(dim=2) > 0).float()[:, :, None, None, None]
+        return self.target[:, :latent.shape[1]].expand(latent.shape[0], -1, -1, -1, -1) * drawn
+
+
+def test_pose_guidance_extrapolates_from_the_pose_free_prediction():
+    config = preset("tiny").with_(chunk_frames=4)
+    target = torch.randn(1, 1, 4, 32, 32).expand(1, 4, -1, -1, -1)
+    noise = torch.randn(1, 4, 4, 32, 32)
+    pose = torch.full((1, 4, 256, 256, 3), 7, dtype=torch.uint8)
+    plain, guided_oracle = _PoseOracle(target, config), _PoseOracle(target, config)
+    assert torch.allclose(euler_sample(plain, pose, torch.zeros(1, 4, 32, 32), noise, 1, guidance=1.0), target)
+    out = euler_sample(guided_oracle, pose, torch.zeros(1, 4, 32, 32), noise, 1, guidance=2.5)
+    assert torch.allclose(out, 2.5 * target, atol=1e-5)  # x̂_u + 2.5 (x̂_c - x̂_u) with x̂_u = 0
+    assert (plain.calls, guided_oracle.calls) == (1, 2)
+    assert torch.equal(guided(target, torch.zeros_like(target), 1.0), target)
+
+
 def test_a_real_teacher_samples_streams_longer_than_its_clips():
     config = preset("tiny").with_(chunk_frames=2)
     teacher = randomize_(Teacher(config), seed=2).eval()
@@ -153,6 +180,22 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     assert continued["steps"] > resumed["steps"] and len(continued["history"]) == continued["steps"]
 
 
+def test_a_fresh_teacher_with_the_aligned_reference_trains_with_pose_dropout_and_scores_guidance(
+        tmp_path, small_bank, heldout_bank, autoencoder_weights):  # noqa: F811
+    banks = small_bank.save(tmp_path / "train.npz"), heldout_bank.save(tmp_path / "heldout.npz")
+    out = tmp_path / "run"
+    assert train_teacher(["--bank", str(banks[0]), "--heldout-bank", str(banks[1]), "--autoencoder",
+                          str(autoencoder_weights), "--out", str(out), "--preset", "tiny", "--frames", "2",
+                          "--minutes", "0.02", "--batch-clips", "2", "--workers", "0", "--reuse", "1",
+                          "--warmup-steps", "2", "--log-seconds", "0", "--aligned-reference", "--pose-dropout", "0.5",
+                          "--eval-clips", "1", "--eval-steps", "1", "--eval-guidance", "2", "--video-segments", "0"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert set(report["heldout"]["teacher"]) == {"1", "1g2"}
+    assert report["config"]["aligned_reference"] is True and report["args"]["pose_dropout"] == "0.5"
+    teacher, _ = load_teacher(out / "teacher_ema")
+    assert teacher.config.aligned_reference and teacher.transformer.reference_align is not None
+
+
 def test_training_runs_on_two_processes_under_torchrun(tmp_path, small_bank, heldout_bank,  # noqa: F811
                                                        autoencoder_weights):
     """The multi-GPU path (DistributedDataParallel, one process per device, rank 0 writing) through torchrun,
@@ -183,8 +226,11 @@ def test_training_refuses_broken_inputs(tmp_path, small_bank, capsys):  # noqa: 
     save_checkpoint(tmp_path, "teacher_like", {"x": torch.zeros(1)}, meta={"kind": "teacher"})
     assert train_teacher([*args, "--autoencoder", str(tmp_path / "teacher_like")]) == 1
     assert "not an autoencoder" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        train_teacher([*args, "--autoencoder", "x", "--resume", "a", "--init", "b"])
+    for bad in (["--resume", "a", "--init", "b"], ["--pose-dropout", "1"], ["--pose-dropout", "-0.1"],
+                ["--eval-guidance", "strong"], ["--eval-guidance", "0"], ["--aligned-reference", "--init", "b"]):
+        with pytest.raises(SystemExit):
+            train_teacher([*args, "--autoencoder", "x", *bad])
+    assert "--aligned-reference shapes a fresh teacher" in capsys.readouterr().err
     save_checkpoint(tmp_path, "ae_like", {"model": {}}, meta={"kind": "autoencoder"})
     with pytest.raises(CheckpointError, match="not a teacher"):
         load_teacher(tmp_path / "ae_like")

@@ -34,15 +34,12 @@ from inference.render.student.sampling import CLEAN_TIME, chunk_noise, schedule
 from training.models.attention import DenseAttention, FullAttention, SparseAttention, TrainingSparseAttention
 from training.models.config import StudentConfig
 from training.models.student import csr_tensors, planner_for
-from training.models.transformer import KeyValue, VideoTransformer
+from training.models.transformer import KeyValue, ReferenceEncoding, VideoTransformer
 
 #: ``noise(steps, shape) → steps`` float32 tensors: a chunk's starting latent, then one per step update.
 NoiseSource = Callable[[int, tuple[int, ...]], list[torch.Tensor]]
-Reference = tuple[torch.Tensor | None, list[KeyValue]]
-
-
-def encode_reference(transformer: VideoTransformer, latent: torch.Tensor) -> Reference:
-    """The reference portrait's pooled embedding and keys/values (``latent`` ``[1, C, h, w]``), differentiably.
+def encode_reference(transformer: VideoTransformer, latent: torch.Tensor) -> ReferenceEncoding:
+    """The reference portrait's encoding (``latent`` ``[1, C, h, w]``), differentiably.
 
     The same computation as ``transformer.encode_reference(latent)`` (every reference token attends to every
     other), through torch's attention: the default's custom op cannot be back-propagated through (its backward
@@ -106,7 +103,7 @@ class StreamRollout:
     def steps(self) -> int:
         return len(self.schedule)
 
-    def run(self, reference: Reference, keypoints: np.ndarray, pose: torch.Tensor, *,
+    def run(self, reference: ReferenceEncoding, keypoints: np.ndarray, pose: torch.Tensor, *,
             noise: NoiseSource | None = None, forced: torch.Tensor | None = None, context: torch.Tensor | None = None,
             exit_steps: Sequence[int] | None = None, grad_through_cache: bool = True) -> Rollout:
         """Streams one clip.
@@ -132,7 +129,7 @@ class StreamRollout:
         result.predictions = None if result.predictions is None else result.predictions[0]
         return result
 
-    def run_batch(self, reference: Reference, keypoints: np.ndarray, pose: torch.Tensor, *,
+    def run_batch(self, reference: ReferenceEncoding, keypoints: np.ndarray, pose: torch.Tensor, *,
                   noise: NoiseSource | None = None, forced: torch.Tensor | None = None,
                   context: torch.Tensor | None = None, exit_steps: Sequence[int] | None = None,
                   grad_through_cache: bool = True) -> Rollout:
@@ -159,7 +156,6 @@ class StreamRollout:
             raise ValueError(f"exit_steps needs one step in 0..{self.steps - 1} per chunk ({chunks})")
         device = pose.device
         planners = [planner_for(config, sparse=self.sparse) for _ in range(clips)]
-        embedding, reference_kv = reference
         slots: list[dict[int, list[KeyValue]]] = [{} for _ in range(clips)]
         outputs, predictions, result = [], [], Rollout(x0=torch.empty(0), predictions=None)
         shape = (clips * chunk, config.latent_channels, config.latent_size, config.latent_size)
@@ -175,8 +171,7 @@ class StreamRollout:
             attention = self._attention(plans, device)
             order = torch.from_numpy(np.stack([plan.order for plan in plans])).to(device)
             restore = torch.from_numpy(np.stack([plan.restore for plan in plans])).to(device)
-            inputs = _ChunkInputs(pose[:, window].flatten(0, 1), embedding, reference_kv, past, order, restore,
-                                  attention)
+            inputs = _ChunkInputs(pose[:, window].flatten(0, 1), reference, past, order, restore, attention)
             if forced is not None:
                 chunk_predictions = [self._forward(inputs, forced[:, i, window].flatten(0, 1), t)[0]
                                      for i, (t, _) in enumerate(self.schedule)]
@@ -215,8 +210,8 @@ class StreamRollout:
     def _forward(self, inputs: _ChunkInputs, latent: torch.Tensor, t: float) -> tuple[torch.Tensor, list[KeyValue]]:
         """One student call on a chunk at time ``t`` (all frames)."""
         timestep = torch.full((latent.shape[0],), t, device=latent.device)
-        return self.transformer(latent, timestep, inputs.pose, inputs.embedding, inputs.reference_kv, inputs.past,
-                                inputs.order, inputs.restore, inputs.attention)
+        return self.transformer(latent, timestep, inputs.pose, inputs.reference, inputs.past, inputs.order,
+                                inputs.restore, inputs.attention)
 
     def _self_rollout(self, inputs: _ChunkInputs, noise: list[torch.Tensor], exit_step: int) -> torch.Tensor:
         """Runs a chunk's steps up to ``exit_step`` (only that one with gradients); returns its prediction."""
@@ -235,8 +230,7 @@ class _ChunkInputs:
     """Everything but the latent and the time that a chunk's student calls take."""
 
     pose: torch.Tensor
-    embedding: torch.Tensor | None
-    reference_kv: list[KeyValue]
+    reference: ReferenceEncoding
     past: list[list[KeyValue]]
     order: torch.Tensor
     restore: torch.Tensor

@@ -22,6 +22,9 @@ class StudentConfig:
         patch: latent cells per token side (one token = 16×16 pixels with 2).
         width, depth, heads, mlp_ratio: the transformer.
         pooled_reference: add a pooled reference embedding to the timestep modulation.
+        aligned_reference: add the reference portrait's own patch embedding to every frame's tokens at the same
+            place (a spatially aligned copy of the portrait, as an image-to-video model concatenates its image
+            latent): what stays still, the background, is then copied rather than looked up by attention.
         block_size: attention block side in tokens (64 or 128).
         chunk_frames: frames generated together (the student's chunk; the teacher's clip).
         cache_frames: past frames kept (M); top_k: past frames attended (K); keep_recent: of those,
@@ -39,6 +42,7 @@ class StudentConfig:
     heads: int = 8
     mlp_ratio: float = 4.0
     pooled_reference: bool = True
+    aligned_reference: bool = False
     block_size: int = 64
     chunk_frames: int = 2
     cache_frames: int = 16
@@ -77,7 +81,8 @@ class StudentConfig:
     def model(self) -> StudentModel:
         """The architecture numbers a pack manifest carries."""
         return StudentModel(latent_channels=self.latent_channels, patch=self.patch, width=self.width,
-                            depth=self.depth, heads=self.heads, pooled_reference=self.pooled_reference)
+                            depth=self.depth, heads=self.heads, pooled_reference=self.pooled_reference,
+                            aligned_reference=self.aligned_reference)
 
     def with_(self, **changes: object) -> StudentConfig:
         return replace(self, **changes)

@@ -18,7 +18,7 @@ from inference.render.student.sampling import CLEAN_TIME, chunk_noise, schedule
 from training.models.attention import DenseAttention, SparseAttention
 from training.models.autoencoder import Autoencoder, rgb_from_uint8, rgb_to_uint8
 from training.models.config import StudentConfig
-from training.models.transformer import KeyValue, VideoTransformer
+from training.models.transformer import KeyValue, ReferenceEncoding, VideoTransformer
 
 
 class Student(nn.Module):
@@ -58,7 +58,7 @@ class TorchStream:
         self.planner = planner_for(self.config, sparse=sparse)
         self.rng = np.random.default_rng(seed)
         self.slots: dict[int, list[KeyValue]] = {}
-        self.reference: tuple[torch.Tensor | None, list[KeyValue]] | None = None
+        self.reference: ReferenceEncoding | None = None
         self.next_index = 0
         self.plans: list[ChunkPlan] = []
 
@@ -85,7 +85,6 @@ class TorchStream:
         else:
             attention = DenseAttention(torch.tensor([plan.key_length], dtype=torch.int32))
         order, restore = torch.from_numpy(plan.order), torch.from_numpy(plan.restore)
-        embedding, reference_kv = self.reference
         noise = chunk_noise(self.rng, len(config.timesteps), (config.chunk_frames, config.latent_channels,
                                                               config.latent_size, config.latent_size))
         latent = torch.from_numpy(noise[0])
@@ -93,12 +92,12 @@ class TorchStream:
         x0 = latent
         for step, (t, (a, b, c)) in enumerate(schedule(config.timesteps, config.sampler)):
             timestep = torch.full((config.chunk_frames,), t)
-            x0, _ = transformer(latent, timestep, pose, embedding, reference_kv, past, order, restore, attention)
+            x0, _ = transformer(latent, timestep, pose, self.reference, past, order, restore, attention)
             update = torch.from_numpy(noise[step + 1]) if step + 1 < len(noise) else torch.zeros_like(latent)
             latent = float(a) * x0 + float(b) * latent + float(c) * update
         frames = rgb_to_uint8(self.student.autoencoder.decode(x0)).numpy()
         clean = torch.full((config.chunk_frames,), CLEAN_TIME)
-        _, present = transformer(x0, clean, pose, embedding, reference_kv, past, order, restore, attention)
+        _, present = transformer(x0, clean, pose, self.reference, past, order, restore, attention)
         tokens = config.tokens_per_frame
         for f, slot in enumerate(plan.destination_slots):
             self.slots[slot] = [(k[:, :, f * tokens:(f + 1) * tokens], v[:, :, f * tokens:(f + 1) * tokens])

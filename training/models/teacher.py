@@ -21,7 +21,9 @@ Public API (the distillation stage imports these):
 * :func:`load_teacher` / :func:`save_teacher` — the ``teacher_ema`` checkpoint (:mod:`training.checkpoints`);
 * :func:`sample_times`, :func:`add_noise`, :func:`velocity_loss` — the flow-matching pieces;
 * :func:`euler_sample` — many-step sampling of clips, and of long streams by fusing overlapping windows at
-  every step (MimicMotion's progressive latent fusion).
+  every step (MimicMotion's progressive latent fusion), optionally with classifier-free guidance over the pose
+  (:func:`guided`; the teacher learns the pose-free prediction from clips whose pose maps were dropped,
+  ``train_teacher --pose-dropout``).
 """
 
 from __future__ import annotations
@@ -109,6 +111,11 @@ def velocity_loss(predicted: torch.Tensor, clean: torch.Tensor, t: torch.Tensor,
     return (error * weight).sum() / weight.sum()
 
 
+def guided(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance of x-predictions: ``x̂_u + scale · (x̂_c - x̂_u)`` (1: the conditional one)."""
+    return unconditional + scale * (conditional - unconditional)
+
+
 def _window_starts(frames: int, window: int, overlap: int) -> list[int]:
     if frames <= window:
         return [0]
@@ -125,7 +132,7 @@ def _triangle(window: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch.Tensor, reference: torch.Tensor,
-                   window: int, overlap: int = 4, max_clips: int = 16) -> torch.Tensor:
+                   window: int, overlap: int = 4, max_clips: int = 16, guidance: float = 1.0) -> torch.Tensor:
     """x̂ for streams longer than a clip: overlapping windows, each denoised as a clip, fused with triangular
     weights (progressive latent fusion).
 
@@ -134,6 +141,8 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
         t: the time of every frame.
         window: frames per clip (what the teacher was trained on); overlap: frames shared by neighbours.
         max_clips: windows denoised together in one call.
+        guidance: classifier-free guidance scale over the pose (1: none; otherwise a second, pose-free call
+            per window, its pose maps black: :func:`guided`).
     """
     batch, frames = latent.shape[:2]
     window = min(window, frames)
@@ -149,6 +158,8 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
         refs = torch.stack([reference[b] for b, _ in group])
         times = torch.full((len(group),), float(t), device=latent.device)
         predicted = teacher(z, times, poses, refs).float()
+        if guidance != 1.0:
+            predicted = guided(predicted, teacher(z, times, torch.zeros_like(poses), refs).float(), guidance)
         for (b, s), x in zip(group, predicted, strict=True):
             fused[b, s:s + window] += x * weights[:, None, None, None]
             total[b, s:s + window] += weights
@@ -157,7 +168,8 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
 
 @torch.no_grad()
 def euler_sample(teacher: Teacher, pose: torch.Tensor, reference: torch.Tensor, noise: torch.Tensor, steps: int = 25,
-                 *, window: int | None = None, overlap: int = 4, max_clips: int = 16) -> torch.Tensor:
+                 *, window: int | None = None, overlap: int = 4, max_clips: int = 16,
+                 guidance: float = 1.0) -> torch.Tensor:
     """Sample clean latents with ``steps`` Euler steps of the flow ODE, from ``t = 0`` (``noise``) to 1.
 
     Times are uniform (``k / steps``); the last step lands on the network's ``x̂``. Streams longer than
@@ -168,6 +180,7 @@ def euler_sample(teacher: Teacher, pose: torch.Tensor, reference: torch.Tensor, 
         noise: the starting latents ``[B, N, C, h, w]`` (standard normal).
         steps: 1 (the network's one-shot prediction, about the conditional mean) or more; 25–50 for the teacher.
         window: frames per clip (default: the teacher's ``config.chunk_frames``).
+        guidance: classifier-free guidance scale over the pose (1: none; see :func:`predict_stream`).
 
     Returns:
         clean latents ``[B, N, C, h, w]``.
@@ -178,7 +191,7 @@ def euler_sample(teacher: Teacher, pose: torch.Tensor, reference: torch.Tensor, 
     times = np.linspace(0.0, 1.0, steps + 1)
     z = noise
     for t, t_next in zip(times[:-1], times[1:], strict=True):
-        predicted = predict_stream(teacher, z, float(t), pose, reference, window, overlap, max_clips)
+        predicted = predict_stream(teacher, z, float(t), pose, reference, window, overlap, max_clips, guidance)
         a, b, _ = step_coefficients(float(t), float(t_next), "euler")
         z = float(a) * predicted + float(b) * z
     return z

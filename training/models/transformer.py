@@ -2,10 +2,11 @@
 and of the teacher (the same network over whole clips, bidirectionally, :meth:`denoise_clips`).
 
 Tokens: each frame's latent in 2×2 patches, plus the pose encoder's tokens, plus fixed 2-D sin-cos
-positions and a learned segment embedding. The reference portrait's tokens are processed once, at the
+positions and a learned segment embedding (plus, with ``aligned_reference``, the reference portrait's own
+patch embedding at the same place). The reference portrait's tokens are processed once, at the
 clean time, attending only to themselves; every layer's keys and values of them are kept as a prefix
-of every attention call (:meth:`VideoTransformer.encode_reference`), with an optional pooled reference
-embedding added to the timestep conditioning.
+of every attention call (:meth:`VideoTransformer.encode_reference`, a :class:`ReferenceEncoding`), with an
+optional pooled reference embedding added to the timestep conditioning.
 
 Blocks: pre-LayerNorm (no affine) with adaLN-single modulation (one timestep MLP gives six modulation
 vectors, each block adds a learned 6×width table; gates start at zero), QK-RMSNorm, no biases on the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -35,6 +37,21 @@ Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 TIME_FREQUENCIES = 256
 _DENSE = DenseAttention()
 _FULL = FullAttention()
+
+
+class ReferenceEncoding(NamedTuple):
+    """What a chunk or a clip takes from its reference portrait (:meth:`VideoTransformer.encode_reference`).
+
+    Attributes:
+        embedding: pooled embeddings ``[R, width]`` (``pooled_reference``), else None.
+        kv: every layer's keys and values of the reference tokens, ``[R, heads, N, head_dim]`` each.
+        tokens: the aligned reference ``[R, N, width]`` added to every frame's tokens (``aligned_reference``),
+            else None.
+    """
+
+    embedding: torch.Tensor | None
+    kv: list[KeyValue]
+    tokens: torch.Tensor | None
 
 
 def sincos_positions(rows: int, cols: int, width: int) -> torch.Tensor:
@@ -121,11 +138,12 @@ class VideoTransformer(nn.Module):
         self.time_embed = nn.Sequential(nn.Linear(TIME_FREQUENCIES, width), nn.SiLU(), nn.Linear(width, width))
         self.time_block = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         self.reference_pool = nn.Linear(width, width) if config.pooled_reference else None
+        self.reference_align = nn.Linear(channels * patch * patch, width) if config.aligned_reference else None
         self.blocks = nn.ModuleList(Block(width, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.final_table = nn.Parameter(torch.zeros(2, width))
         self.final_linear = nn.Linear(width, channels * patch * patch)
-        for zero in (self.time_block[1], self.final_linear, self.reference_pool):
+        for zero in (self.time_block[1], self.final_linear, self.reference_pool, self.reference_align):
             if zero is not None:
                 nn.init.zeros_(zero.weight)
                 nn.init.zeros_(zero.bias)
@@ -159,13 +177,14 @@ class VideoTransformer(nn.Module):
 
     # -- the reference --------------------------------------------------------------------------------
 
-    def encode_reference(self, latent: torch.Tensor,
-                         attention: Attention = _DENSE) -> tuple[torch.Tensor | None, list[KeyValue]]:
-        """Reference portraits' latents ``[R, C, h, w]`` → (pooled embeddings ``[R, width]`` or None, every
-        layer's keys and values ``[R, heads, N, head_dim]``), at the clean time. Each reference attends only
-        to its own tokens (the student encodes one, R = 1; a batch of teacher clips one per clip)."""
-        tokens = self.reference_embed(self.patchify(latent)) + self.positions + self.reference_segment
+    def encode_reference(self, latent: torch.Tensor, attention: Attention = _DENSE) -> ReferenceEncoding:
+        """Reference portraits' latents ``[R, C, h, w]`` → their :class:`ReferenceEncoding`: the pooled
+        embeddings, every layer's keys and values at the clean time (each reference attends only to its own
+        tokens; the student encodes one, R = 1; a batch of teacher clips one per clip) and the aligned tokens."""
+        patches = self.patchify(latent)
+        tokens = self.reference_embed(patches) + self.positions + self.reference_segment
         embedding = self.reference_pool(tokens.mean(dim=1)) if self.reference_pool is not None else None
+        aligned = self.reference_align(patches) if self.reference_align is not None else None
         clean = torch.ones(1, dtype=torch.float32, device=latent.device)
         modulations = self._modulations(self.condition(clean, embedding))
         x, cache = tokens, []
@@ -175,12 +194,11 @@ class VideoTransformer(nn.Module):
             cache.append((k, v))
             if index + 1 < len(self.blocks):
                 x = block.finish(x, attention(q, k, v), gate, mlp_shift, mlp_scale, mlp_gate)
-        return embedding, cache
+        return ReferenceEncoding(embedding, cache, aligned)
 
     # -- a chunk --------------------------------------------------------------------------------------
 
-    def forward(self, latent: torch.Tensor, timestep: torch.Tensor, pose: torch.Tensor,
-                reference_embedding: torch.Tensor | None, reference_kv: Sequence[KeyValue],
+    def forward(self, latent: torch.Tensor, timestep: torch.Tensor, pose: torch.Tensor, reference: ReferenceEncoding,
                 past_kv: Sequence[Sequence[KeyValue]], token_order: torch.Tensor, token_restore: torch.Tensor,
                 attention: Attention) -> tuple[torch.Tensor, list[KeyValue]]:
         """Predict the clean latents of a chunk.
@@ -188,7 +206,7 @@ class VideoTransformer(nn.Module):
         Args:
             latent: noisy latents ``[F, C, h, w]``; timestep: their times ``[F]`` (0 noise .. 1 clean).
             pose: the frames' pose maps, uint8 ``[F, H, W, 3]``.
-            reference_embedding, reference_kv: from :meth:`encode_reference`.
+            reference: from :meth:`encode_reference`.
             past_kv: per layer, the keys and values of the past frames bound at each position
                 (``[1, heads, N, head_dim]`` each; any number of positions, possibly none).
             token_order, token_restore: int64 ``[F · N]`` from
@@ -197,8 +215,8 @@ class VideoTransformer(nn.Module):
                 ``[reference | chunk | past]``) or :class:`~training.models.attention.DenseAttention`.
 
         Several streams' chunks at once (training): ``token_order`` and ``token_restore`` ``[B, F · N]``, the
-        latents, times and pose maps of the B chunks one after the other (``B · F`` frames), the reference
-        embeddings ``[B, width]``, every key/value tensor with B in its first axis, the attention's mask per
+        latents, times and pose maps of the B chunks one after the other (``B · F`` frames), the reference's
+        tensors and every key/value tensor with B in their first axis, the attention's mask per
         stream. The chunks' keys and values then come back as ``[B, heads, F · N, head_dim]``.
 
         Returns:
@@ -208,14 +226,16 @@ class VideoTransformer(nn.Module):
         frames = latent.shape[0]
         width = self.config.width
         streams = token_order.shape[0] if token_order.dim() == 2 else 1
-        tokens = self.frame_tokens(latent, pose)
+        embedding, aligned = reference.embedding, reference.tokens
+        if streams > 1 or token_order.dim() == 2:
+            embedding = embedding.repeat_interleave(frames // streams, dim=0) if embedding is not None else None
+            aligned = aligned.repeat_interleave(frames // streams, dim=0) if aligned is not None else None
+        tokens = self.frame_tokens(latent, pose, aligned)
         if streams == 1 and token_order.dim() == 1:  # the exported graph: one stream, a plain gather
             x = tokens.reshape(-1, width)[token_order].reshape(frames, -1, width)
         else:
             x = _gather_rows(tokens.reshape(streams, -1, width), token_order).reshape(frames, -1, width)
-            if reference_embedding is not None:
-                reference_embedding = reference_embedding.repeat_interleave(frames // streams, dim=0)
-        condition = self.condition(timestep, reference_embedding)
+        condition = self.condition(timestep, embedding)
         modulations = self._modulations(condition)
         present: list[KeyValue] = []
         for index, block in enumerate(self.blocks):
@@ -223,8 +243,8 @@ class VideoTransformer(nn.Module):
             q, k, v = block.attention_inputs(x, shift, scale, sequences=streams)
             present.append((k, v))
             past = past_kv[index] if past_kv else ()
-            keys = torch.cat([reference_kv[index][0], k, *(p[0] for p in past)], dim=2)
-            values = torch.cat([reference_kv[index][1], v, *(p[1] for p in past)], dim=2)
+            keys = torch.cat([reference.kv[index][0], k, *(p[0] for p in past)], dim=2)
+            values = torch.cat([reference.kv[index][1], v, *(p[1] for p in past)], dim=2)
             x = block.finish(x, attention(q, keys, values), gate, mlp_shift, mlp_scale, mlp_gate)
         out = self.head(x, condition)
         if token_restore.dim() == 1:
@@ -255,8 +275,9 @@ class VideoTransformer(nn.Module):
             predicted clean latents ``[B, T, C, h, w]``.
         """
         clips, frames = latent.shape[:2]
-        embedding, reference_kv = self.encode_reference(reference, attention)
-        x = self.frame_tokens(latent.flatten(0, 1), pose.flatten(0, 1))
+        embedding, reference_kv, aligned = self.encode_reference(reference, attention)
+        aligned = aligned.repeat_interleave(frames, dim=0) if aligned is not None else None
+        x = self.frame_tokens(latent.flatten(0, 1), pose.flatten(0, 1), aligned)
         per_frame = embedding.repeat_interleave(frames, dim=0) if embedding is not None else None
         condition = self.condition(timestep.reshape(-1), per_frame)
         modulations = self._modulations(condition)
@@ -270,9 +291,12 @@ class VideoTransformer(nn.Module):
 
     # -- shared pieces --------------------------------------------------------------------------------
 
-    def frame_tokens(self, latent: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-        """Noisy latents ``[F, C, h, w]`` and pose maps uint8 ``[F, H, W, 3]`` → tokens ``[F, N, width]`` (row-major)."""
+    def frame_tokens(self, latent: torch.Tensor, pose: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+        """Noisy latents ``[F, C, h, w]``, pose maps uint8 ``[F, H, W, 3]`` and the aligned reference ``[F or 1, N,
+        width]`` (or None) → tokens ``[F, N, width]`` (row-major)."""
         tokens = self.latent_embed(self.patchify(latent)) + self.pose_encoder(pose) + self.positions
+        if aligned is not None:
+            tokens = tokens + aligned
         return tokens + self.frame_segment
 
     def head(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:

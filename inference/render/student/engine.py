@@ -312,6 +312,9 @@ class StudentEngine:
                            for layer in range(model.depth) for p in range(self.planner.positions)}
         student_outputs = {"x0": self.latent_shape} | {f"present_k_{layer}_{f}": self.kv_shape
                                                        for layer in range(model.depth) for f in range(self.frames)}
+        if model.aligned_reference:
+            expected["reference"][1]["reference_tokens"] = (1, self.tokens, model.width)
+            student_inputs["reference_tokens"] = (1, self.tokens, model.width)
         expected[self.student_graph] = (student_inputs, student_outputs)
         for graph, (inputs, outputs) in expected.items():
             session = self.sessions[graph]
@@ -345,6 +348,7 @@ class StudentEngine:
         self._writes = 0
         self.reference_kv = self._value(slot_shape, self.dtype)
         self.reference_embedding = self._value((1, model.width), self.dtype)
+        self.reference_tokens = self._value((1, self.tokens, model.width), self.dtype)
         self.latents = [self._value(self.latent_shape, self.dtype) for _ in range(2)]
         self.x0 = self._value(self.latent_shape, self.dtype)
         self.scratch = self._value(self.latent_shape, self.dtype)
@@ -422,8 +426,9 @@ class StudentEngine:
         for name, (_, shape, dtype) in staging.layout.items():
             if not name.startswith("noise_"):
                 binding.bind_input(name, self.device, 0, dtype.type, list(shape), staging.pointer(name))
-        if "reference_embedding" in names:
-            binding.bind_ortvalue_input("reference_embedding", self.reference_embedding)
+        for name in ("reference_embedding", "reference_tokens"):
+            if name in names:
+                binding.bind_ortvalue_input(name, getattr(self, name))
         for layer in range(self.manifest.model.depth):
             for which, kind in enumerate("kv"):
                 self._bind_view(binding, f"reference_{kind}_{layer}", self.reference_kv, layer, which)
@@ -457,8 +462,9 @@ class StudentEngine:
         binding = session.io_binding()
         binding.bind_cpu_input("latent", latent)
         outputs = {arg.name for arg in session.get_outputs()}
-        if "reference_embedding" in outputs:
-            binding.bind_ortvalue_output("reference_embedding", self.reference_embedding)
+        for name in ("reference_embedding", "reference_tokens"):
+            if name in outputs:
+                binding.bind_ortvalue_output(name, getattr(self, name))
         for layer in range(self.manifest.model.depth):
             self._bind_view(binding, f"reference_k_{layer}", self.reference_kv, layer, 0, output=True)
             self._bind_view(binding, f"reference_v_{layer}", self.reference_kv, layer, 1, output=True)
