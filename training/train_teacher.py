@@ -289,19 +289,23 @@ def main(argv: list[str] | None = None) -> int:
                 dist.all_reduce(stop, op=dist.ReduceOp.MAX)
             if stop.item() > 0:
                 break
-        # data: at most one ready batch per step, and waiting only while the reuse budget is spent
-        wait_start = time.monotonic()
+        # data: at most one ready batch per step, and waiting only while the reuse budget is spent. Only the time
+        # blocked on the loader counts as waiting: the encoding is GPU work like the step's own
         if buffer is None:
-            clips = prepare_clips(feed.get(block=True), autoencoder, device)
+            batch, blocked = _next_batch(feed, block=True)
+            waited += blocked
+            clips = prepare_clips(batch, autoencoder, device)
             fresh_this_run += len(clips["latent"])
         else:
-            batch = feed.get(block=buffer.needs_fresh(args.batch_clips))
+            batch, blocked = _next_batch(feed, block=buffer.needs_fresh(args.batch_clips))
+            waited += blocked
             while batch is not None:
                 buffer.add(prepare_clips(batch, autoencoder, device))
                 fresh_this_run += args.batch_clips
-                batch = feed.get(block=True) if buffer.needs_fresh(args.batch_clips) else None
+                batch, blocked = (_next_batch(feed, block=True) if buffer.needs_fresh(args.batch_clips)
+                                  else (None, 0.0))
+                waited += blocked
             clips = buffer.sample(args.batch_clips)
-        waited += time.monotonic() - wait_start
 
         lr = learning_rate(args, run.step - warm_from, seconds_before + elapsed, schedule_seconds)
         for group in optimizer.param_groups:
@@ -349,6 +353,15 @@ def main(argv: list[str] | None = None) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def _next_batch(feed: BackgroundBatches, block: bool) -> tuple[dict[str, torch.Tensor] | None, float]:
+    """The next loader batch (None if ``block`` is False and none is ready) and the seconds spent blocked on it."""
+    if not block:
+        return feed.get(block=False), 0.0
+    start = time.monotonic()
+    batch = feed.get(block=True)
+    return batch, time.monotonic() - start
 
 
 def _finish(args: argparse.Namespace, config: StudentConfig, teacher: Teacher, ema: EMA, optimizer: torch.optim.Optimizer,

@@ -102,6 +102,11 @@ FOREARM = 1.75
 #: Camera distance in face widths, for the mild perspective of hands that come forward.
 _CAMERA_DISTANCE = 12.0
 
+#: The confidence of an in-frame point, by part (what a tracker reports for a clearly visible face, body, hand).
+FACE_CONFIDENCE = 0.95
+BODY_CONFIDENCE = 0.95
+HAND_CONFIDENCE = 0.9
+
 
 @dataclass
 class ArmControls:
@@ -329,7 +334,7 @@ def pose_keypoints(controls: RigControls, framing: Framing) -> np.ndarray:
     head_origin = neck_xy + (neck_top[:2] + np.array([0.0, -NOSE_ABOVE_NECK]) + np.array(c.head_offset)) * fw
     face_xy = head_origin + face[:, :2] * fw
     out[kp.FACE, :2] = face_xy
-    out[kp.FACE, 2] = 0.95
+    out[kp.FACE, 2] = FACE_CONFIDENCE
 
     body = out[kp.BODY]
     body[kp.NOSE, :2] = face_xy[30]
@@ -368,8 +373,8 @@ def pose_keypoints(controls: RigControls, framing: Framing) -> np.ndarray:
         body[w_i, :2] = xy[1]
         block = kp.RIGHT_HAND if side == 0 else kp.LEFT_HAND
         out[block, :2] = xy[2:]
-        out[block, 2] = 0.9
-    body[:, 2] = 0.95
+        out[block, 2] = HAND_CONFIDENCE
+    body[:, 2] = BODY_CONFIDENCE
     out[kp.UNDRIVEN, :] = 0.0
 
     inside = (out[:, 0] >= 0.0) & (out[:, 0] <= 1.0) & (out[:, 1] >= 0.0) & (out[:, 1] <= 1.0)

@@ -46,6 +46,22 @@ def test_camera_keeps_points_and_marks_those_it_pushes_out(neutral: np.ndarray) 
     assert np.array_equal(zoomed[kept, 2], neutral[kept, 2])
 
 
+def test_a_hand_the_camera_brings_into_a_close_framing_is_visible_in_the_pose() -> None:
+    """Head-and-shoulders streams never show their hands; when a zoom-out brings a hand into the frame (the
+    renderer draws it), its keypoints must be visible too, or the pose map says "no hand" over a drawn hand."""
+    from inference.motion.rig import HAND_CONFIDENCE, Framing, RigControls, pose_keypoints
+
+    close = pose_keypoints(RigControls(), Framing.named("head-and-shoulders"))
+    for block in (kp.LEFT_HAND, kp.RIGHT_HAND):
+        assert (close[block, 2] == 0).all(), "the rest pose's hands are below a close framing"
+    zoomed = apply_camera(close[None], 0.45, (0.0, -0.05))[0]
+    for block in (kp.LEFT_HAND, kp.RIGHT_HAND):
+        inside = ((zoomed[block, :2] >= 0) & (zoomed[block, :2] <= 1)).all(axis=1)
+        assert inside.any(), "the zoom-out must bring the hand in for this test to mean anything"
+        assert (zoomed[block, 2][inside] == np.float32(HAND_CONFIDENCE)).all()
+    assert (zoomed[kp.UNDRIVEN, 2] == 0).all()
+
+
 def test_identity_seed_streams_never_meet() -> None:
     train = {identity_seed("train", k) for k in range(2000)}
     held = {identity_seed("heldout", k) for k in range(2000)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from inference import keypoints as kp
+from inference.motion.rig import BODY_CONFIDENCE, FACE_CONFIDENCE, HAND_CONFIDENCE
 
 #: Points outside this range of normalised coordinates are invisible (DWPose convention).
 VISIBLE_RANGE = (-0.02, 1.02)
@@ -25,19 +26,23 @@ _GROUPS = (
     np.arange(kp.LEFT_HAND.start, kp.LEFT_HAND.stop),
     np.arange(kp.RIGHT_HAND.start, kp.RIGHT_HAND.stop),
 )
+_GROUP_CONFIDENCE = (BODY_CONFIDENCE, FACE_CONFIDENCE, HAND_CONFIDENCE, HAND_CONFIDENCE)
 
 
 def nominal_confidence(keypoints: np.ndarray) -> np.ndarray:
     """The confidence each point carries when it is in frame: ``[134]`` float32.
 
     For each group (driven body, face, left hand, right hand) this is the highest
-    confidence the group shows anywhere in ``keypoints`` ``[..., 134, 3]``;
-    undriven points (legs, feet) get 0.
+    confidence the group shows anywhere in ``keypoints`` ``[..., 134, 3]``, or, for a
+    group never in frame there (the hands of a head-and-shoulders stream), the motion
+    rig's confidence for it: a hand that a perturbation or the camera brings into the
+    frame is drawn, so its pose must show it. Undriven points (legs, feet) get 0.
     """
     conf = np.asarray(keypoints)[..., 2].reshape(-1, kp.NUM_KEYPOINTS)
     out = np.zeros(kp.NUM_KEYPOINTS, dtype=np.float32)
-    for group in _GROUPS:
-        out[group] = conf[:, group].max() if conf.size else 0.0
+    for group, default in zip(_GROUPS, _GROUP_CONFIDENCE, strict=True):
+        seen = conf[:, group].max() if conf.size else 0.0
+        out[group] = seen if seen > 0 else default
     return out
 
 
