@@ -210,7 +210,7 @@ class TeacherRow:
     its graphs: the sparse masks are inputs)."""
 
     def __init__(self, checkpoint: Path, mask: str, autoencoder_path: Path, folder: Path, provider: str,
-                 steps: int, overlap: int) -> None:
+                 steps: int, overlap: int, guidance: float = 1.0) -> None:
         from training.distillation.clip_attention import spec_for
         from training.distillation.teacher_onnx import OnnxTeacher, export_teacher
         from training.models.autoencoder import load_autoencoder
@@ -229,7 +229,7 @@ class TeacherRow:
         graphs = export_teacher(teacher.transformer, load_autoencoder(autoencoder_path)[0], spec, exported,
                                 window=window, precision=precision, exported=known)
         listing.write_text(json.dumps(graphs.files), encoding="utf-8")
-        self.renderer = OnnxTeacher(graphs, provider, steps=steps, overlap=overlap)
+        self.renderer = OnnxTeacher(graphs, provider, steps=steps, overlap=overlap, guidance=guidance)
         self.size = teacher.config.size
         self.window = window
 
@@ -361,6 +361,8 @@ class RowResult:
 
 def _rows(args: argparse.Namespace, folder: Path, provider: str) -> list[tuple[str, str, object]]:
     """(label, source, renderer) of every row given on the command line, in Table 2's order."""
+    if not args.teacher_guidance > 0:
+        raise ValueError(f"--teacher-guidance must be above 0, got {args.teacher_guidance:g}")
     rows = []
     for option, label, mask in ROW_OPTIONS:
         path = getattr(args, option)
@@ -370,8 +372,9 @@ def _rows(args: argparse.Namespace, folder: Path, provider: str) -> list[tuple[s
             if args.autoencoder is None:
                 raise ValueError("teacher rows need --autoencoder (the teacher's autoencoder_weights)")
             renderer = TeacherRow(path, mask, args.autoencoder, folder, provider, args.teacher_steps,
-                                  args.teacher_overlap)
-            rows.append((label.format(steps=args.teacher_steps), str(path), renderer))
+                                  args.teacher_overlap, args.teacher_guidance)
+            guidance = f", guidance {args.teacher_guidance:g}" if args.teacher_guidance != 1 else ""
+            rows.append((label.format(steps=f"{args.teacher_steps}{guidance}"), str(path), renderer))
         else:
             renderer = StudentRow(path, provider)
             rows.append((label.format(student_steps=renderer.steps), str(path), renderer))
@@ -429,6 +432,7 @@ def run(args: argparse.Namespace) -> int:
     crops = {TRUTH: [face_crops(t.frames, t.keypoints) for t in truths]}
     crops |= {r.label: [face_crops(f, t.keypoints) for f, t in zip(r.frames, truths, strict=True)] for r in results}
     report = {"device": provider, "machine": machine(), "fps": fps, "teacher_steps": args.teacher_steps,
+              "teacher_guidance": args.teacher_guidance,
               "segments": [{"speech": s.speech, "identity_seed": s.identity_seed, "frames": len(s.keypoints)}
                            for s in segments],
               "eval": _short(str(args.eval)),
@@ -663,6 +667,9 @@ def main(argv: list[str]) -> int:
     go.add_argument("--dmd", type=Path, help="the pack of the student distilled with DMD alone")
     go.add_argument("--region", type=Path, help="the pack of the student distilled with DMD and the region loss")
     go.add_argument("--teacher-steps", type=int, default=25)
+    go.add_argument("--teacher-guidance", type=float, default=1.0, help="classifier-free guidance over the pose of "
+                    "every teacher row (1: none; 2 doubles the teacher's forwards, as MimicMotion samples; for "
+                    "teachers trained with pose dropout)")
     go.add_argument("--teacher-overlap", type=int, default=4, help="frames shared by neighbouring teacher clips")
     go.add_argument("--device", choices=["cuda", "cpu"], help="default: CUDA when ONNX Runtime has it")
     go.add_argument("--out", type=Path, default=Path("bench/results/ablation"), help="folder for the pictures")

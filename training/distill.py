@@ -141,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     dmd.add_argument("--t-min", type=float, default=DmdSettings.t_min)
     dmd.add_argument("--t-max", type=float, default=DmdSettings.t_max)
     dmd.add_argument("--lambda-region", type=float, default=DmdSettings.lambda_region, help="0: DMD alone")
+    dmd.add_argument("--real-guidance", type=float, default=DmdSettings.real_guidance, help="classifier-free "
+                     "guidance of the real score over the pose (1: none; for teachers trained with pose dropout)")
     dmd.add_argument("--lambda-mouth", type=float, default=RegionWeights.mouth)
     dmd.add_argument("--lambda-face", type=float, default=RegionWeights.face)
     dmd.add_argument("--lambda-hands", type=float, default=RegionWeights.hands)
@@ -307,8 +309,8 @@ def run_dmd(args: argparse.Namespace, run: runtime.Runtime) -> int:
     weights = RegionWeights(mouth=args.lambda_mouth, face=args.lambda_face, hands=args.lambda_hands,
                             ssim=args.ssim_weight, features=args.feature_weight)
     settings = DmdSettings(critic_steps=args.critic_steps, t_min=args.t_min, t_max=args.t_max,
-                           lambda_region=args.lambda_region, region_frames=args.region_frames,
-                           grad_through_cache=not args.no_grad_cache)
+                           lambda_region=args.lambda_region, real_guidance=args.real_guidance,
+                           region_frames=args.region_frames, grad_through_cache=not args.no_grad_cache)
     region = RegionLoss(autoencoder.encoder, weights, crop=args.region_crop).to(run.device) if args.lambda_region \
         else None
     trainer = DmdTrainer(student, teacher.transformer, spec, autoencoder, settings, critic=critic, region_loss=region,

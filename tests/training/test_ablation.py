@@ -226,6 +226,7 @@ def test_run_refuses_broken_input_and_writes_nothing(models, eval_set, tmp_path,
     assert "does not exist; choose a pack" in error("--eval", str(eval_set), "--region", str(tmp_path / "no-pack"))
     assert "give at least one row: --teacher" in error("--eval", str(eval_set))
     assert "teacher rows need --autoencoder" in error("--eval", str(eval_set), "--teacher", str(models["teacher"]))
+    assert "--teacher-guidance must be above 0" in error("--eval", str(eval_set), *teacher, "--teacher-guidance", "0")
     assert not out.exists() and not (tmp_path / "results").exists()
 
 

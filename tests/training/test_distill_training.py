@@ -3,6 +3,8 @@ initialisation, one DMD generator step and one critic step, the region loss."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -182,6 +184,22 @@ def test_one_critic_step_and_one_generator_step_change_what_they_should(teacher,
     generator_optimizer.step()
     assert _changed(student, before["student"])
     assert not any(_changed(networks[n], before[n]) for n in ("critic", "teacher", "autoencoder"))
+
+
+def test_the_real_score_is_guided_over_the_pose_when_asked(teacher, autoencoder, clips):
+    student = randomize_(VideoTransformer(STUDENT), seed=6).eval()
+    trainer = DmdTrainer(student, teacher, spec_for(TEACHER, "local"), autoencoder,
+                         DmdSettings(critic_steps=1, lambda_region=0.0), seed=0)
+    noisy = torch.randn(clips.pose.shape[0], clips.pose.shape[1], TEACHER.latent_channels, TEACHER.latent_size,
+                        TEACHER.latent_size)
+    t = torch.full((len(noisy),), 0.4)
+    with torch.no_grad():
+        plain = trainer._scores(teacher, noisy, t, clips)
+        free = trainer._scores(teacher, noisy, t, dataclasses.replace(clips, pose=torch.zeros_like(clips.pose)))
+        torch.testing.assert_close(trainer._scores(teacher, noisy, t, clips, 3.0), free + 3.0 * (plain - free))
+    assert (plain - free).abs().max() > 1e-3  # the pose matters to this teacher, so the test means something
+    with pytest.raises(ValueError, match="real_guidance must be above 0"):
+        DmdSettings(real_guidance=0.0)
 
 
 def test_the_dmd_gradient_is_the_normalised_score_difference():

@@ -11,7 +11,7 @@ two-time-scale rule; CausVid uses 5).
 * **Critic update:** the flow-matching loss of the fake score on samples made without gradients
   (:func:`training.models.teacher.velocity_loss`, the teacher's time distribution).
 * **Generator update:** the sample ``x̂`` is noised at ``t ~ U[t_min, t_max]``; :func:`.losses.dmd_loss` from the
-  real and fake predictions, plus ``λ_region ·`` :class:`.losses.RegionLoss` of the decoded frames against
+  real (optionally with classifier-free guidance over the pose, DMD's ``real_guidance_scale``) and fake predictions, plus ``λ_region ·`` :class:`.losses.RegionLoss` of the decoded frames against
   the ground truth, with region masks from each frame's keypoints.
 """
 
@@ -29,7 +29,7 @@ from training.distillation.losses import RegionLoss, dmd_loss
 from training.distillation.rollout import StreamRollout, encode_reference, torch_noise
 from training.distillation.runtime import autocast
 from training.models.autoencoder import Autoencoder
-from training.models.teacher import add_noise, sample_times, velocity_loss
+from training.models.teacher import add_noise, guided, sample_times, velocity_loss
 from training.models.transformer import VideoTransformer
 
 
@@ -42,6 +42,8 @@ class DmdSettings:
         t_min, t_max: range of the times the student's samples are noised at for the scores (0 = noise).
         critic_t_mean, critic_t_std: the critic's training times (the teacher's logit-normal).
         lambda_region: weight of the region loss (0: DMD alone).
+        real_guidance: classifier-free guidance scale of the real score over the pose (1: none; the teacher must
+            have been trained with pose dropout).
         region_frames: frames per clip decoded for the region loss (0: all).
         grad_through_cache: the student's cache refresh stays differentiable.
     """
@@ -52,8 +54,13 @@ class DmdSettings:
     critic_t_mean: float = -0.8
     critic_t_std: float = 0.8
     lambda_region: float = 1.0
+    real_guidance: float = 1.0
     region_frames: int = 8
     grad_through_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.real_guidance > 0:
+            raise ValueError(f"real_guidance must be above 0 (1: no guidance), got {self.real_guidance:g}")
 
 
 class DmdTrainer:
@@ -103,11 +110,18 @@ class DmdTrainer:
                                             grad_through_cache=self.settings.grad_through_cache)
         return result.x0.float()
 
-    def _scores(self, network: VideoTransformer, noisy: torch.Tensor, t: torch.Tensor, clips: DeviceClips) -> torch.Tensor:
+    def _scores(self, network: VideoTransformer, noisy: torch.Tensor, t: torch.Tensor, clips: DeviceClips,
+                guidance: float = 1.0) -> torch.Tensor:
+        """A network's x-prediction of the noisy samples; with ``guidance`` ≠ 1 guided over the pose (a second call
+        with black pose maps)."""
         attention = clip_attention(self.spec, keypoints=clips.keypoints, arrays=clips.masks, device=noisy.device)
+        times = t[:, None].expand(noisy.shape[:2])
         with autocast(noisy.device):
-            return network.denoise_clips(noisy, t[:, None].expand(noisy.shape[:2]), clips.pose, clips.reference,
-                                         attention).float()
+            predicted = network.denoise_clips(noisy, times, clips.pose, clips.reference, attention).float()
+            if guidance == 1.0:
+                return predicted
+            free = network.denoise_clips(noisy, times, torch.zeros_like(clips.pose), clips.reference, attention)
+        return guided(predicted, free.float(), guidance)
 
     # -- losses -------------------------------------------------------------------------------------------
 
@@ -128,7 +142,7 @@ class DmdTrainer:
         t = t.to(self.device)
         noisy = add_noise(samples.detach(), self._randn(samples.shape), t)
         with torch.no_grad():
-            real = self._scores(self.teacher, noisy, t, clips)
+            real = self._scores(self.teacher, noisy, t, clips, settings.real_guidance)
             fake = self._scores(self.critic, noisy, t, clips)
         losses, parts = [], {}
         for b in range(len(samples)):

@@ -9,7 +9,8 @@ past position out).
 
 :class:`OnnxTeacher` samples a stream as :func:`training.models.teacher.euler_sample` does: uniform Euler
 steps from noise, every step denoising overlapping windows of the stream and fusing their predictions with
-triangular weights (MimicMotion's progressive latent fusion), then decodes.
+triangular weights (MimicMotion's progressive latent fusion), with classifier-free guidance over the pose if
+asked (a second call a window with black pose maps, :func:`training.models.teacher.guided`), then decodes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from training.export_student import export_all, input_names
 from training.models.autoencoder import Autoencoder
 from training.models.config import StudentConfig
 from training.models.student import Student
-from training.models.teacher import _triangle, _window_starts
+from training.models.teacher import _triangle, _window_starts, guided
 from training.models.transformer import VideoTransformer
 
 _DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -83,16 +84,20 @@ class OnnxTeacher:
         graphs: from :func:`export_teacher`.
         provider: "cuda" or "cpu".
         steps: Euler steps; overlap: frames shared by neighbouring windows; seed: the noise.
+        guidance: classifier-free guidance scale over the pose (1: none, one call a window and step; otherwise
+            two, as MimicMotion's teacher samples with 2; for teachers trained with pose dropout).
     """
 
     def __init__(self, graphs: TeacherGraphs, provider: str, *, steps: int = 25, overlap: int = 4,
-                 seed: int = 0) -> None:
+                 seed: int = 0, guidance: float = 1.0) -> None:
         import onnxruntime as ort
 
         from inference import ops
 
         self.ort = ort
-        self.graphs, self.steps, self.overlap, self.seed = graphs, steps, overlap, seed
+        if not guidance > 0:
+            raise ValueError(f"the guidance scale must be above 0, got {guidance:g}")
+        self.graphs, self.steps, self.overlap, self.seed, self.guidance = graphs, steps, overlap, seed, guidance
         self.device = "cuda" if provider == "cuda" else "cpu"
         self.dtype = _DTYPES[graphs.precision]
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if provider == "cuda" else ["CPUExecutionProvider"]
@@ -153,6 +158,7 @@ class OnnxTeacher:
         weights = _triangle(window).numpy() if len(starts) > 1 else np.ones(window, dtype=np.float32)
         fixed = [self._window_inputs(keypoints[s:s + window]) for s in starts]
         names = set(input_names(config, "dense" if not self.graphs.spec.sparse else "sparse", 1))
+        no_pose = self._value(np.zeros((window, config.size, config.size, 3), dtype=np.uint8))
         rng = np.random.default_rng(self.seed)
         z = rng.standard_normal((frames, config.latent_channels, config.latent_size, config.latent_size),
                                 dtype=np.float32)
@@ -165,7 +171,11 @@ class OnnxTeacher:
             for start, inputs in zip(starts, fixed, strict=True):
                 feeds = {"latent": self._value(z[start:start + window].astype(self.dtype)), "timestep": timestep,
                          "coefficients": coefficients, **inputs, **self.reference}
-                x0 = self.step.run_with_ort_values(["x0"], {k: v for k, v in feeds.items() if k in names})[0].numpy()
+                feeds = {k: v for k, v in feeds.items() if k in names}
+                x0 = self.step.run_with_ort_values(["x0"], feeds)[0].numpy()
+                if self.guidance != 1.0:
+                    free = self.step.run_with_ort_values(["x0"], feeds | {"pose": no_pose})[0].numpy()
+                    x0 = guided(x0.astype(np.float32), free.astype(np.float32), self.guidance)
                 fused[start:start + window] += x0.astype(np.float32) * weights[:, None, None, None]
                 total[start:start + window] += weights
             a, b, _ = step_coefficients(float(t), float(t_next), "euler")

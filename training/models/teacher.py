@@ -29,6 +29,7 @@ Public API (the distillation stage imports these):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -111,8 +112,12 @@ def velocity_loss(predicted: torch.Tensor, clean: torch.Tensor, t: torch.Tensor,
     return (error * weight).sum() / weight.sum()
 
 
-def guided(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance of x-predictions: ``x̂_u + scale · (x̂_c - x̂_u)`` (1: the conditional one)."""
+Prediction = TypeVar("Prediction", torch.Tensor, np.ndarray)
+
+
+def guided(conditional: Prediction, unconditional: Prediction, scale: float) -> Prediction:
+    """Classifier-free guidance of x-predictions: ``x̂_u + scale · (x̂_c - x̂_u)`` (1: the conditional one);
+    torch tensors or numpy arrays (the ONNX teacher's)."""
     return unconditional + scale * (conditional - unconditional)
 
 
