@@ -73,7 +73,8 @@ class SyntheticPresenter:
         self.size = int(size)
         self._background = render_background(identity.background, self.size)
         self._hair = build_hair(identity)
-        self._references: dict[str, tuple[np.ndarray, RenderedFrame]] = {}
+        self._reference_poses: dict[str, np.ndarray] = {}
+        self._references: dict[str, RenderedFrame] = {}
 
     def personalise(self, keypoints: np.ndarray) -> np.ndarray:
         """``keypoints`` ``[..., 134, 3]`` with this person's face and body proportions (float32)."""
@@ -122,16 +123,14 @@ class SyntheticPresenter:
         return np.stack([f.rgb for f in frames]), np.stack([f.masks for f in frames])
 
     def reference_keypoints(self, framing: str = "half-body") -> np.ndarray:
-        """The neutral pose (the rig's rest pose in ``framing``) with this person's proportions: ``[134, 3]``."""
-        return self._reference(framing)[0]
+        """The neutral pose (the rig's rest pose in ``framing``) with this person's proportions: ``[134, 3]``
+        (nothing is drawn: clips draw their reference through their own camera)."""
+        if framing not in self._reference_poses:
+            self._reference_poses[framing] = self.personalise(pose_keypoints(RigControls(), Framing.named(framing)))
+        return self._reference_poses[framing]
 
     def reference(self, framing: str = "half-body") -> np.ndarray:
         """The neutral reference portrait: uint8 ``[S, S, 3]`` (mouth closed, eyes open, arms resting)."""
-        return self._reference(framing)[1].rgb
-
-    def _reference(self, framing: str) -> tuple[np.ndarray, RenderedFrame]:
         if framing not in self._references:
-            neutral = pose_keypoints(RigControls(), Framing.named(framing))
-            keypoints = self.personalise(neutral)
-            self._references[framing] = (keypoints, self.render(keypoints))
-        return self._references[framing]
+            self._references[framing] = self.render(self.reference_keypoints(framing))
+        return self._references[framing].rgb
