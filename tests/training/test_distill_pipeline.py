@@ -41,7 +41,8 @@ def inputs(tmp_path_factory, small_bank):  # noqa: F811 - the shared fixture
 
 @pytest.fixture(scope="module")
 def pipeline(inputs):
-    """The four training stages, run once (each for one or two steps)."""
+    """The four training stages, run once (each for one or two steps), for a 1-step student (the paper's released
+    student; the runtime's default 2-step schedule is covered by the engine tests) with a guided real score."""
     root = inputs["root"]
     data = ["--autoencoder", inputs["ae"], "--bank", inputs["bank"]]
     assert finetune_sparse(["--teacher", inputs["teacher"], *data, "--heldout-bank", inputs["bank"],
@@ -49,13 +50,14 @@ def pipeline(inputs):
                             "--eval-steps", "1", "--reuse", "1", *RUN]) == 0
     sparse = str(root / "sparse" / "teacher_sparse")
     assert distill(["ode-pairs", "--teacher", sparse, *data, "--out", str(root / "pairs"), "--clips", "2",
-                    "--steps", "2", *RUN]) == 0
+                    "--steps", "2", "--timesteps", "0", *RUN]) == 0
     assert distill(["regress", "--pairs", str(root / "pairs"), "--teacher", sparse, "--autoencoder", inputs["ae"],
                     "--heldout-bank", inputs["bank"], "--out", str(root / "regress"), "--student-size", "64,1,2",
                     "--minutes", "0.005", "--eval-clips", "1", *RUN]) == 0
     assert distill(["dmd", "--student", str(root / "regress" / "student"), "--teacher", sparse, *data,
                     "--heldout-bank", inputs["bank"], "--out", str(root / "region"), "--minutes", "0.005",
-                    "--critic-steps", "1", "--region-frames", "2", "--eval-clips", "1", *RUN]) == 0
+                    "--critic-steps", "1", "--region-frames", "2", "--eval-clips", "1", "--real-guidance", "2",
+                    *RUN]) == 0
     return root
 
 
@@ -73,11 +75,12 @@ def test_the_distillation_stages_chain_and_record_what_they_did(pipeline):
     pairs = sorted((pipeline / "pairs").glob("pairs_r0_*.npz"))
     assert len(pairs) == 1
     with np.load(pairs[0]) as shard:
-        assert shard["states"].shape == (2, 2, 4, 4, 32, 32) and shard["x0"].shape == (2, 4, 4, 32, 32)
+        assert shard["states"].shape == (2, 1, 4, 4, 32, 32) and shard["x0"].shape == (2, 4, 4, 32, 32)
     regress = json.loads((pipeline / "regress" / "metrics.json").read_text())
     assert regress["init"].startswith("fresh") and regress["config"]["width"] == 64 and regress["steps"] >= 1
     region = json.loads((pipeline / "region" / "metrics.json").read_text())
     assert region["stage"] == "dmd" and region["settings"]["lambda_region"] == 1.0
+    assert region["settings"]["real_guidance"] == 2.0 and region["config"]["timesteps"] == [0.0]
     assert {"dmd", "region", "critic"} <= set(region["history"][0])
     assert 0 < region["heldout"]["psnr_db"] < 60
     student = load_checkpoint(pipeline / "region" / "student")
@@ -105,6 +108,7 @@ def test_export_makes_a_pack_the_app_loads_and_streams(pipeline, inputs):
     engine.set_reference(np.zeros((256, 256, 3), np.uint8))
     frames, _ = engine.render_chunk(presenter_clip(2))
     assert frames.shape == (2, 256, 256, 3) and frames.std() > 0
+    assert pack.manifest.timesteps == (0.0,) and len(engine.schedule) == 1
 
 
 def test_export_refuses_a_pack_over_the_size_limit_and_writes_nothing(pipeline, inputs, capsys):
