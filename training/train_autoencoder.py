@@ -168,23 +168,30 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.set_device(device)
     torch.manual_seed(args.seed + rank)
 
+    if args.latent_channels is not None and args.latent_channels < 1:
+        parser.error(f"--latent-channels must be at least 1, got {args.latent_channels}")
+    state = resumed = None
+    if args.resume and args.resume.suffix == ".pt":
+        state = torch.load(args.resume, map_location=device)
+    elif args.resume:  # weights only (training.checkpoints parts): optimiser, warm-up and schedule start afresh
+        resumed = load_checkpoint(args.resume)
     config = PRESETS[args.preset]
-    if args.latent_channels is not None:
-        if args.latent_channels < 1:
-            parser.error(f"--latent-channels must be at least 1, got {args.latent_channels}")
-        config = config.with_(latent_channels=args.latent_channels)
+    trained_with = (state.get("latent_channels", config.latent_channels) if state is not None else
+                    resumed.meta["config"]["latent_channels"] if resumed is not None else None)
+    if trained_with is not None and args.latent_channels not in (None, trained_with):
+        parser.error(f"{args.resume} has {trained_with} latent channels, not --latent-channels {args.latent_channels}; "
+                     "leave the option out to continue it")
+    config = config.with_(latent_channels=trained_with or args.latent_channels or config.latent_channels)
     size = config.size
     model = Autoencoder(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step, elapsed_before, history = 0, 0.0, []
-    if args.resume and args.resume.suffix == ".pt":
-        state = torch.load(args.resume, map_location=device)
+    if state is not None:
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed_before, history = state["step"], state["elapsed"], state.get("history", [])
-    elif args.resume:  # weights only (training.checkpoints parts): optimiser, warm-up and schedule start afresh
-        weights = load_checkpoint(args.resume)
-        model.load_state_dict({k: v.float() for k, v in weights.state["model"].items()})
+    elif resumed is not None:
+        model.load_state_dict({k: v.float() for k, v in resumed.state["model"].items()})
     reconstruct = Reconstruct(model)
     trained = (torch.nn.parallel.DistributedDataParallel(reconstruct, device_ids=[device.index]) if distributed
                else reconstruct)
@@ -238,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         timing = decoder_time_ms(model, size, device)
         args.out.mkdir(parents=True, exist_ok=True)
         weights = bf16_state_dict(model)
-        torch.save({"preset": args.preset, "model": weights, "optimizer": optimizer.state_dict(), "step": step,
+        torch.save({"preset": args.preset, "latent_channels": config.latent_channels, "model": weights,
+                    "optimizer": optimizer.state_dict(), "step": step,
                     "elapsed": elapsed_before + train_seconds, "history": history}, args.out / "autoencoder.pt")
         save_checkpoint(args.out, "autoencoder_weights", {"model": weights},
                         meta=autoencoder_meta(config, preset=args.preset, step=step, heldout=metrics))

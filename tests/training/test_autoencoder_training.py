@@ -73,6 +73,13 @@ def test_the_latent_channels_can_be_chosen_and_a_fresh_teacher_takes_them(tmp_pa
     assert train_autoencoder([*args, "--latent-channels", "8"]) == 0
     autoencoder, checkpoint = load_autoencoder(out / "autoencoder_weights")
     assert checkpoint.meta["config"]["latent_channels"] == 8
+    # continuing takes the channels from what it continues; a contradicting option is refused
+    assert train_autoencoder([*args, "--resume", str(out / "autoencoder.pt")]) == 0
+    assert train_autoencoder([*args, "--resume", str(out / "autoencoder_weights")]) == 0
+    with pytest.raises(SystemExit):
+        train_autoencoder([*args, "--resume", str(out / "autoencoder_weights"), "--latent-channels", "16"])
+    autoencoder, checkpoint = load_autoencoder(out / "autoencoder_weights")
+    assert checkpoint.meta["config"]["latent_channels"] == 8
     assert autoencoder.encode(torch.zeros(1, 3, 256, 256)).shape == (1, 8, 32, 32)
     teacher_out = tmp_path / "teacher"
     assert train_teacher(["--bank", str(bank), "--heldout-bank", str(bank), "--autoencoder",

@@ -15,6 +15,8 @@
 #   SCHEDULE_MINUTES  teacher minutes the learning-rate cosine spans over all calls [this call's end]
 #   BATCH [16] clips per GPU, REUSE [2], COMPILE [1], EVAL_CLIPS [32], EVAL_STEPS [25,1], VIDEO_SEGMENTS [2],
 #   SEED [0], PRESET [teacher], AE_PRESET [bundled], FRAMES [16]
+#   AE_CHANNELS       latent channels of an autoencoder started from scratch [16: 38.1 dB against 32.2 with the
+#                     bundled pack's 4, training/runs.md session 7]; one that continues keeps its own
 #   RUN               work folder on the machine [/tmp/podium-train]: it survives while the machine stays warm,
 #                     and a call that finds a resume state there continues exactly (optimiser included)
 #   ALLOW_CPU=1       run without a GPU (a smoke test of this script with PRESET=tiny on a laptop)
@@ -34,6 +36,7 @@ VIDEO_SEGMENTS=${VIDEO_SEGMENTS:-2}
 SEED=${SEED:-0}
 PRESET=${PRESET:-teacher}
 AE_PRESET=${AE_PRESET:-bundled}
+AE_CHANNELS=${AE_CHANNELS:-16}
 FRAMES=${FRAMES:-16}
 RUN=${RUN:-/tmp/podium-train}
 if [ -z "${AE_WEIGHTS:-}" ]; then  # a warm machine keeps the autoencoder an earlier call trained
@@ -107,8 +110,9 @@ trap collect EXIT
 if minutes_over "$AE_MINUTES" 0; then
   ae_start=()
   if [ -f "$RUN/ae/autoencoder.pt" ]; then ae_start=(--resume "$RUN/ae/autoencoder.pt")
-  elif has_checkpoint "$AE_WEIGHTS"; then ae_start=(--resume "$AE_WEIGHTS"); fi
-  echo "== autoencoder: $AE_MINUTES min ${ae_start[*]:-(from scratch)}" | tee -a "$LOG"
+  elif has_checkpoint "$AE_WEIGHTS"; then ae_start=(--resume "$AE_WEIGHTS")
+  else ae_start=(--latent-channels "$AE_CHANNELS"); fi
+  echo "== autoencoder: $AE_MINUTES min ${ae_start[*]}" | tee -a "$LOG"
   AE_TRAINED=1
   launch training.train_autoencoder --bank "$BANK" --heldout-bank "$HELDOUT" --out "$RUN/ae" --preset "$AE_PRESET" \
     --minutes "$AE_MINUTES" --batch-clips 32 --workers "$WORKERS" --seed "$SEED" "${ae_start[@]}" 2>&1 | tee -a "$LOG"
