@@ -29,7 +29,9 @@
 # Environment: WORK (/tmp/podium-distill), CARRY (.distill-carry), OUT ($OUT of the device call, else $WORK/out),
 # FT_MINUTES (5), PAIRS_MINUTES (2), REGRESS_MINUTES (4), DMD_MINUTES (6.5), ROWS ("dmd region"), LAMBDA_REGION (1.0),
 # STUDENT_SIZE (pack), TEACHER_STEPS (25), REGION_ARGS (more arguments of the region row's `distill dmd`, e.g.
-# "--lambda-mouth 2").
+# "--lambda-mouth 2"), TIMESTEPS (the student's schedule, "0,0.5"; "0" makes a 1-step student), REAL_GUIDANCE (1: DMD's
+# real score unguided), TEACHER_GUIDANCE (1: the ablation's teacher rows unguided; 2 as MimicMotion samples). The two
+# guidances need a teacher trained with pose dropout (session 7 on).
 set -uo pipefail
 
 stage="${1:-}"
@@ -109,7 +111,7 @@ student)
   need "$runs/sparse-local/teacher_sparse.p1of*.ckpt" "$ae.p1of*.ckpt" "$bank" "$heldout"
   step "ODE pairs (${PAIRS_MINUTES:-2} min)"
   train pairs "$all_gpus" training.distill ode-pairs --teacher "$runs/sparse-local/teacher_sparse" --autoencoder "$ae" \
-    --bank "$bank" --out "$runs/pairs" --minutes "${PAIRS_MINUTES:-2}" --steps 32 || exit 1
+    --bank "$bank" --out "$runs/pairs" --minutes "${PAIRS_MINUTES:-2}" --steps 32 --timesteps "${TIMESTEPS:-0,0.5}" || exit 1
   step "regression (${REGRESS_MINUTES:-4} min)"
   train regress "$all_gpus" training.distill regress --pairs "$runs/pairs" --teacher "$runs/sparse-local/teacher_sparse" \
     --autoencoder "$ae" --heldout-bank "$heldout" --out "$runs/regress" --student-size "${STUDENT_SIZE:-pack}" \
@@ -123,7 +125,7 @@ dmd)
   minutes="${DMD_MINUTES:-6.5}"
   rows="${ROWS:-dmd region}"
   common=(--student "$runs/regress/student" --teacher "$runs/sparse-local/teacher_sparse" --autoencoder "$ae"
-          --bank "$bank" --heldout-bank "$heldout")
+          --bank "$bank" --heldout-bank "$heldout" --real-guidance "${REAL_GUIDANCE:-1}")
   lambda() { [ "$1" = dmd ] && echo 0 || echo "${LAMBDA_REGION:-1.0}"; }
   read -r -a region_args <<< "${REGION_ARGS:-}"
   extra() { [ "$1" = region ] && echo "${region_args[@]}"; }
@@ -181,7 +183,8 @@ ablation)
   step "ablation"
   python3 -m bench.ablation run --eval "$inputs/ablation_eval.npz" --autoencoder "$ae" --teacher "$teacher" \
     --teacher-global "$runs/sparse-global/teacher_sparse" --teacher-local "$runs/sparse-local/teacher_sparse" \
-    --dmd "$work/packs/dmd" --region "$work/packs/region" --teacher-steps "${TEACHER_STEPS:-25}" --device cuda \
+    --dmd "$work/packs/dmd" --region "$work/packs/region" --teacher-steps "${TEACHER_STEPS:-25}" \
+    --teacher-guidance "${TEACHER_GUIDANCE:-1}" --device cuda \
     --out "$work/ablation" 2>&1 | tee "$work/ablation.log"
   status=${PIPESTATUS[0]}
   back ".=$work/ablation/ablation.json" ".=$work/ablation/sheet.png" ".=$work/ablation/face_crops.npz" \
@@ -194,7 +197,7 @@ fetch)
   back "$run=$runs/$run/*.p*of*.ckpt" "$run=$runs/$run/metrics.json"
   ;;
 *)
-  sed -n '2,22p' "$0"
+  sed -n '2,34p' "$0"
   exit 2
   ;;
 esac
