@@ -60,7 +60,15 @@ from training.data.reuse import BackgroundBatches, ReuseBuffer
 from training.data.torch_dataset import SyntheticClipDataset
 from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_uint8
 from training.models.config import PRESETS, StudentConfig
-from training.models.teacher import Teacher, add_noise, load_teacher, sample_times, save_teacher, velocity_loss
+from training.models.teacher import (
+    Teacher,
+    add_noise,
+    load_teacher,
+    sample_times,
+    save_teacher,
+    velocity_loss,
+    without_pose,
+)
 from training.synthetic.regions import REGION_BITS
 from training.teacher_eval import EvalSettings, parse_guidance, write_evaluation
 
@@ -130,8 +138,8 @@ def step_loss(network: torch.nn.Module, clips: dict[str, torch.Tensor], args: ar
     weight = 1.0 + (args.region_weight - 1.0) * clips["focus"].float()
     pose = clips["pose"]
     if args.pose_dropout > 0:
-        kept = torch.rand(len(pose), device=pose.device) >= args.pose_dropout
-        pose = pose * kept.to(pose.dtype).reshape(-1, *([1] * (pose.dim() - 1)))
+        dropped = torch.rand(len(pose), device=pose.device) < args.pose_dropout
+        pose = torch.where(dropped.reshape(-1, *([1] * (pose.dim() - 1))), without_pose(pose), pose)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         predicted = network(noisy, t, pose.permute(0, 1, 3, 4, 2), clips["reference"])
     loss = velocity_loss(predicted, latent, t, weight)

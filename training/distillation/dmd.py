@@ -11,8 +11,9 @@ two-time-scale rule; CausVid uses 5).
 * **Critic update:** the flow-matching loss of the fake score on samples made without gradients
   (:func:`training.models.teacher.velocity_loss`, the teacher's time distribution).
 * **Generator update:** the sample ``x̂`` is noised at ``t ~ U[t_min, t_max]``; :func:`.losses.dmd_loss` from the
-  real (optionally with classifier-free guidance over the pose, DMD's ``real_guidance_scale``) and fake predictions, plus ``λ_region ·`` :class:`.losses.RegionLoss` of the decoded frames against
-  the ground truth, with region masks from each frame's keypoints.
+  real prediction (optionally guided over the pose: DMD's real guidance scale) and the fake one, plus
+  ``λ_region ·`` :class:`.losses.RegionLoss` of the decoded frames against the ground truth, with region masks
+  from each frame's keypoints.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from training.distillation.losses import RegionLoss, dmd_loss
 from training.distillation.rollout import StreamRollout, encode_reference, torch_noise
 from training.distillation.runtime import autocast
 from training.models.autoencoder import Autoencoder
-from training.models.teacher import add_noise, guided, sample_times, velocity_loss
+from training.models.teacher import add_noise, guided, sample_times, velocity_loss, without_pose
 from training.models.transformer import VideoTransformer
 
 
@@ -120,7 +121,7 @@ class DmdTrainer:
             predicted = network.denoise_clips(noisy, times, clips.pose, clips.reference, attention).float()
             if guidance == 1.0:
                 return predicted
-            free = network.denoise_clips(noisy, times, torch.zeros_like(clips.pose), clips.reference, attention)
+            free = network.denoise_clips(noisy, times, without_pose(clips.pose), clips.reference, attention)
         return guided(predicted, free.float(), guidance)
 
     # -- losses -------------------------------------------------------------------------------------------

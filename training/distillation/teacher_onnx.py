@@ -158,7 +158,7 @@ class OnnxTeacher:
         weights = _triangle(window).numpy() if len(starts) > 1 else np.ones(window, dtype=np.float32)
         fixed = [self._window_inputs(keypoints[s:s + window]) for s in starts]
         names = set(input_names(config, "dense" if not self.graphs.spec.sparse else "sparse", 1))
-        no_pose = self._value(np.zeros((window, config.size, config.size, 3), dtype=np.uint8))
+        no_pose = self._value(np.zeros((window, config.size, config.size, 3), dtype=np.uint8))  # teacher.without_pose
         rng = np.random.default_rng(self.seed)
         z = rng.standard_normal((frames, config.latent_channels, config.latent_size, config.latent_size),
                                 dtype=np.float32)

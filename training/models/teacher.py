@@ -115,6 +115,12 @@ def velocity_loss(predicted: torch.Tensor, clean: torch.Tensor, t: torch.Tensor,
 Prediction = TypeVar("Prediction", torch.Tensor, np.ndarray)
 
 
+def without_pose(pose: torch.Tensor) -> torch.Tensor:
+    """The pose-free condition of classifier-free guidance: black pose maps of ``pose``'s shape (what pose dropout
+    trains on, ``train_teacher --pose-dropout``; the ONNX teacher feeds the same zeros)."""
+    return torch.zeros_like(pose)
+
+
 def guided(conditional: Prediction, unconditional: Prediction, scale: float) -> Prediction:
     """Classifier-free guidance of x-predictions: ``x̂_u + scale · (x̂_c - x̂_u)`` (1: the conditional one);
     torch tensors or numpy arrays (the ONNX teacher's)."""
@@ -164,7 +170,7 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
         times = torch.full((len(group),), float(t), device=latent.device)
         predicted = teacher(z, times, poses, refs).float()
         if guidance != 1.0:
-            predicted = guided(predicted, teacher(z, times, torch.zeros_like(poses), refs).float(), guidance)
+            predicted = guided(predicted, teacher(z, times, without_pose(poses), refs).float(), guidance)
         for (b, s), x in zip(group, predicted, strict=True):
             fused[b, s:s + window] += x * weights[:, None, None, None]
             total[b, s:s + window] += weights
