@@ -51,7 +51,7 @@ from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_
 from training.models.teacher import Teacher, euler_sample, load_teacher
 from training.synthetic.identity import sample_identity
 from training.synthetic.presenter import SyntheticPresenter
-from training.synthetic.regions import REGION_BITS
+from training.synthetic.regions import REGION_BITS, REGIONS
 
 #: Seed of the held-out clips (motion segments, perturbations, cameras) and of the sampling noise.
 EVAL_SEED = 12345
@@ -100,6 +100,7 @@ class Scores:
         self.pixels = dict.fromkeys([*FOCUS, "frame"], 0.0)
         self.flicker = 0.0
         self.clips = 0
+        self.squared = dict.fromkeys([*REGIONS, "frame"], 0.0)
 
     def add(self, output: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> None:
         """Clips ``[B, T, 3, H, W]`` (output and truth) and their region masks uint8 ``[B, T, H, W]``."""
@@ -114,15 +115,24 @@ class Scores:
             if pixels:
                 self.error[name] += float(region_mae(out, gt, mask)) * pixels
                 self.pixels[name] += pixels
+        squared = ((out - gt) * 127.5).square().mean(dim=1)  # [N, H, W], in levels²
+        self.squared["frame"] += float(squared.sum())
+        for name in REGIONS:
+            self.squared[name] += float(squared[(bits & REGION_BITS[name]) != 0].sum())
         self.flicker += float(flicker(output.float(), truth.float())) * len(output)
         self.clips += len(output)
 
     def result(self) -> dict[str, float]:
-        """PSNR (dB) and SSIM averaged over frames; MAE (0..255) pooled over each region's pixels; flicker."""
+        """PSNR (dB) and SSIM averaged over frames; MAE (0..255) pooled over each region's pixels; flicker; and
+        ``error_share``: the share of the frame's squared error inside each region of
+        :data:`~training.synthetic.regions.REGIONS` (where the PSNR is lost; regions overlap, e.g. the mouth is
+        inside the face, so the shares may add up to more than 1)."""
         scores = {"psnr_db": float(torch.cat(self.psnr).mean()), "ssim": float(torch.cat(self.ssim).mean())}
         for name in self.error:
             scores[f"mae_{name}"] = self.error[name] / self.pixels[name] if self.pixels[name] else float("nan")
         scores["flicker"] = self.flicker / max(1, self.clips)
+        total = self.squared["frame"]
+        scores["error_share"] = {name: self.squared[name] / total if total else 0.0 for name in REGIONS}
         scores["frames"] = int(sum(len(p) for p in self.psnr))
         return scores
 

@@ -295,3 +295,20 @@ def test_closing_background_batches_ends_their_thread_also_with_a_full_queue():
     time.sleep(0.2)  # exhausted; the end marker waits for room behind the batch
     finished.close(timeout=5)
     assert not finished._thread.is_alive()
+
+
+def test_the_scores_say_which_region_holds_the_squared_error():
+    from training.synthetic.regions import REGION_BITS
+    from training.teacher_eval import Scores
+
+    truth = torch.zeros(1, 2, 3, 16, 16)
+    output = truth.clone()
+    output[:, :, :, 2:4, 2:4] = 0.5  # wrong only inside the mouth
+    output[:, :, :, 10:12, 10:12] = 0.25  # and, a quarter as much a pixel, in the background
+    masks = torch.full((1, 2, 16, 16), REGION_BITS["background"], dtype=torch.uint8)
+    masks[:, :, 2:4, 2:4] = REGION_BITS["mouth"] | REGION_BITS["face"]
+    scores = Scores()
+    scores.add(output, truth, masks)
+    share = scores.result()["error_share"]
+    assert share["mouth"] == pytest.approx(0.8) and share["face"] == pytest.approx(0.8)  # overlapping regions
+    assert share["background"] == pytest.approx(0.2) and share["torso"] == 0.0
