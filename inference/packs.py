@@ -149,8 +149,7 @@ class PackManifest:
                              depth=model_reader.integer("depth", minimum=1),
                              heads=model_reader.integer("heads", minimum=1),
                              pooled_reference=model_reader.boolean("pooled_reference"),
-                             aligned_reference=(model_reader.boolean("aligned_reference")
-                                                if "aligned_reference" in model_reader.data else False))
+                             aligned_reference=model_reader.boolean("aligned_reference", default=False))
         manifest = PackManifest(
             name=reader.string("name"), version=reader.string("version"),
             resolution=reader.pair("resolution"), fps=reader.number("fps", minimum=1.0),
@@ -191,7 +190,10 @@ class _FieldReader:
             raise self._bad(key, "a non-empty string")
         return value
 
-    def boolean(self, key: str) -> bool:
+    def boolean(self, key: str, default: bool | None = None) -> bool:
+        """The field ``key``; a missing one is ``default`` where given (fields newer packs added), else an error."""
+        if default is not None and key not in self.data:
+            return default
         value = self._get(key)
         if not isinstance(value, bool):
             raise self._bad(key, "true or false")

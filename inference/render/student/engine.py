@@ -83,6 +83,10 @@ CAPTURE_RUNS = 3
 #: Byte alignment of each input inside the staging buffer.
 STAGING_ALIGNMENT = 256
 
+#: What the reference graph writes once per portrait and every step graph reads, beside the keys and values
+#: (each only where the graphs have it: the pooled embedding, the aligned reference's tokens).
+_REFERENCE_VECTORS = ("reference_embedding", "reference_tokens")
+
 
 @dataclass
 class ChunkTimings:
@@ -348,7 +352,8 @@ class StudentEngine:
         self._writes = 0
         self.reference_kv = self._value(slot_shape, self.dtype)
         self.reference_embedding = self._value((1, model.width), self.dtype)
-        self.reference_tokens = self._value((1, self.tokens, model.width), self.dtype)
+        self.reference_tokens = (self._value((1, self.tokens, model.width), self.dtype) if model.aligned_reference
+                                 else None)
         self.latents = [self._value(self.latent_shape, self.dtype) for _ in range(2)]
         self.x0 = self._value(self.latent_shape, self.dtype)
         self.scratch = self._value(self.latent_shape, self.dtype)
@@ -426,7 +431,7 @@ class StudentEngine:
         for name, (_, shape, dtype) in staging.layout.items():
             if not name.startswith("noise_"):
                 binding.bind_input(name, self.device, 0, dtype.type, list(shape), staging.pointer(name))
-        for name in ("reference_embedding", "reference_tokens"):
+        for name in _REFERENCE_VECTORS:
             if name in names:
                 binding.bind_ortvalue_input(name, getattr(self, name))
         for layer in range(self.manifest.model.depth):
@@ -462,7 +467,7 @@ class StudentEngine:
         binding = session.io_binding()
         binding.bind_cpu_input("latent", latent)
         outputs = {arg.name for arg in session.get_outputs()}
-        for name in ("reference_embedding", "reference_tokens"):
+        for name in _REFERENCE_VECTORS:
             if name in outputs:
                 binding.bind_ortvalue_output(name, getattr(self, name))
         for layer in range(self.manifest.model.depth):
