@@ -159,8 +159,13 @@ def _to_multi_head_attention(q, k, v, row_ptr, col_idx, block_size: int, scale: 
     # Flatten the mask slices: rows [S, R], cols [S, NNZ] with S = B (or B * H).
     rows = op.Cast(op.Reshape(row_ptr, op.Concat(op.Constant(value_ints=[-1]), op.Shape(row_ptr, start=-1),
                                                  axis=0)), to=onnx.TensorProto.INT64)
-    cols = op.Cast(op.Reshape(col_idx, op.Concat(op.Constant(value_ints=[-1]), op.Shape(col_idx, start=-1),
-                                                 axis=0)), to=onnx.TensorProto.INT64)
+    # One padding entry (never used: it lies past the last row pointer) keeps NNZ above 0: with a layout that
+    # keeps no block, Reshape could not infer S.
+    padding = op.ConstantOfShape(op.Concat(op.Shape(col_idx, end=-1), op.Constant(value_ints=[1]), axis=0),
+                                 value=onnx.helper.make_tensor("zero", onnx.TensorProto.INT32, [1], [0]))
+    padded = op.Concat(col_idx, padding, axis=-1)
+    cols = op.Cast(op.Reshape(padded, op.Concat(op.Constant(value_ints=[-1]), op.Shape(padded, start=-1),
+                                                axis=0)), to=onnx.TensorProto.INT64)
     q_len = op.Squeeze(op.Shape(q, start=2, end=3))
     kv_len = op.Squeeze(op.Shape(k, start=2, end=3))
     q_blocks = op.Sub(op.Squeeze(op.Shape(rows, start=1, end=2)), one)

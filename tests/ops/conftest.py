@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from inference import ops
 
 @pytest.fixture
 def rng() -> np.random.Generator:
-    """A generator with a fresh seed every run; the seed is printed, so a failure can be replayed."""
-    seed = secrets.randbits(32)
+    """A generator with a fresh seed every run; the seed is printed, so a failure can be replayed with
+    ``PODIUM_TEST_SEED=<seed>``."""
+    seed = int(os.environ.get("PODIUM_TEST_SEED") or secrets.randbits(32))
     print(f"random seed: {seed}")
     return np.random.default_rng(seed)
 

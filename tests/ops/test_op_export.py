@@ -29,9 +29,10 @@ def tensors(case: AttentionCase) -> tuple:
     return tuple(torch.from_numpy(x) for x in (case.q, case.k, case.v, case.row_ptr, case.col_idx))
 
 
+@pytest.mark.parametrize("kind", ["empty_rows", "all_empty"])
 @pytest.mark.parametrize("per_head", [False, True])
-def test_torch_function_matches_reference(rng: np.random.Generator, per_head: bool) -> None:
-    case = make_case(rng, batch=2, heads=3, q_len=150, kv_len=200, head_dim=32, block_size=64, kind="empty_rows",
+def test_torch_function_matches_reference(rng: np.random.Generator, per_head: bool, kind: str) -> None:
+    case = make_case(rng, batch=2, heads=3, q_len=150, kv_len=200, head_dim=32, block_size=64, kind=kind,
                      per_head=per_head)
     out = Attention()(*tensors(case)).numpy()
     np.testing.assert_allclose(out, case.expected(), rtol=RTOL, atol=ATOL)
@@ -88,8 +89,9 @@ def test_export_to_multi_head_attention_with_dynamic_lengths(rng: np.random.Gene
                                          dynamic_shapes=dynamic)
     op_types = {(n.domain, n.op_type) for n in model.graph.node}
     assert ("com.microsoft", "MultiHeadAttention") in op_types and all(d != ops.OP_DOMAIN for d, _ in op_types)
-    for q_len_now, kv_len_now in ((150, 200), (333, 70)):
+    # A layout that keeps no block at all (NNZ 0) gives zeros, as the op does.
+    for q_len_now, kv_len_now, kind in ((150, 200, "empty_rows"), (333, 70, "empty_rows"), (150, 200, "all_empty")):
         case = make_case(rng, batch=2, heads=2, q_len=q_len_now, kv_len=kv_len_now, head_dim=64, block_size=64,
-                         kind="empty_rows", per_head=per_head)
+                         kind=kind, per_head=per_head)
         out = run_exported(tmp_path / "mha.onnx", case, with_op_library=False)
         np.testing.assert_allclose(out, case.expected(), rtol=RTOL, atol=ATOL)
