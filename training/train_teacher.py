@@ -166,6 +166,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "autoencoder's widths are the autoencoder's)")
     parser.add_argument("--aligned-reference", action="store_true", help="add the reference's patch embedding to "
                         "every frame's tokens (StudentConfig.aligned_reference; a fresh start only)")
+    parser.add_argument("--no-frame-positions", dest="frame_positions", action="store_false",
+                        help="leave out the frames' place-in-clip embedding (StudentConfig.frame_positions; an "
+                        "ablation, a fresh start only)")
     parser.add_argument("--pose-dropout", type=float, default=0.1, help="fraction of clips trained with black pose "
                         "maps (the pose-free prediction of classifier-free guidance; 0: none)")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip")
@@ -204,8 +207,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--eval-guidance: {exc}")
     if not 0.0 <= args.pose_dropout < 1.0:
         parser.error(f"--pose-dropout must be in [0, 1), got {args.pose_dropout:g}")
-    if args.aligned_reference and (args.resume or args.init):
-        parser.error("--aligned-reference shapes a fresh teacher; a checkpoint keeps its own configuration")
+    if (args.aligned_reference or not args.frame_positions) and (args.resume or args.init):
+        parser.error("--aligned-reference and --no-frame-positions shape a fresh teacher; a checkpoint keeps its own "
+                     "configuration")
     return args
 
 
@@ -229,7 +233,8 @@ def _load_start(args: argparse.Namespace, device: torch.device,
         return teacher.config, teacher.train().to(device), None, state
     config = PRESETS[args.preset].with_(latent_channels=autoencoder.latent_channels,
                                         autoencoder_channels=autoencoder.autoencoder_channels,
-                                        aligned_reference=args.aligned_reference)
+                                        aligned_reference=args.aligned_reference,
+                                        frame_positions=args.frame_positions)
     return config, Teacher(config).to(device), None, RunState()
 
 

@@ -34,6 +34,8 @@ def tiny_pack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
 
 @pytest.fixture(scope="session")
 def tiny_aligned_pack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    """The same with the aligned reference (``reference_tokens`` in the reference and student graphs) and an
-    8-channel latent (the autoencoders since session 7 have 8 or 16, the bundled pack's 4)."""
-    return _tiny_pack(tmp_path_factory, "tiny-aligned", aligned_reference=True, latent_channels=8)
+    """The same with the aligned reference (``reference_tokens`` in the reference and student graphs), the frames'
+    place-in-chunk embedding (``frame_positions``, a constant of the student graph) and an 8-channel latent (the
+    autoencoders since session 7 have 8 or 16, the bundled pack's 4)."""
+    return _tiny_pack(tmp_path_factory, "tiny-aligned", aligned_reference=True, frame_positions=True,
+                      latent_channels=8)

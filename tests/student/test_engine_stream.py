@@ -71,6 +71,7 @@ def test_a_student_with_the_aligned_reference_streams_what_torch_streams(tiny_al
     pack_path, student = tiny_aligned_pack
     pack = load_pack(pack_path)
     assert pack.manifest.model.aligned_reference and pack.manifest.model.latent_channels == 8
+    assert student.config.frame_positions
     engine = StudentEngine(pack, provider="cpu", attention=attention, seed=3)
     reference = TorchStream(student.float().eval(), sparse=attention != "dense", seed=3)
     portrait = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)

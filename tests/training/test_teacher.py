@@ -53,8 +53,9 @@ def autoencoder_weights(tmp_path_factory):
     return folder / "autoencoder_weights"
 
 
-def test_a_clip_is_the_students_chunk_grown_to_the_whole_clip():
-    config = preset("tiny")
+@pytest.mark.parametrize("frame_positions", [False, True])
+def test_a_clip_is_the_students_chunk_grown_to_the_whole_clip(frame_positions):
+    config = preset("tiny").with_(frame_positions=frame_positions)
     transformer = randomize_(Teacher(config), seed=1).transformer.eval()
     latent, pose, reference = _clips(config)
     times = torch.tensor([[0.3] * 3, [0.7] * 3])
@@ -66,6 +67,20 @@ def test_a_clip_is_the_students_chunk_grown_to_the_whole_clip():
                                order, DenseAttention())
     assert torch.allclose(full, dense, atol=1e-5)
     assert torch.allclose(full[1], chunk, atol=1e-5)  # each clip attends only to itself and its reference
+
+
+def test_frame_positions_let_the_teacher_tell_its_frames_apart():
+    """Without them the network is blind to the order of a clip's frames (permuting the frames permutes the
+    prediction): each frame's tokens are found by content alone, and the trained teacher spread its attention evenly
+    over all 16 frames. With them, the same frames in another order give other predictions."""
+    latent, pose, reference = _clips(preset("tiny"), clips=1, frames=4)
+    times, order = torch.full((1, 4), 0.4), torch.tensor([2, 0, 3, 1])
+    for frame_positions in (False, True):
+        teacher = randomize_(Teacher(preset("tiny").with_(frame_positions=frame_positions)), seed=2).eval()
+        with torch.no_grad():
+            straight = teacher(latent, times, pose, reference)
+            permuted = teacher(latent[:, order], times, pose[:, order], reference)
+        assert torch.allclose(permuted, straight[:, order], atol=1e-5) is not frame_positions
 
 
 def test_the_loss_goes_down_on_a_fixed_batch():
@@ -227,10 +242,11 @@ def test_training_refuses_broken_inputs(tmp_path, small_bank, capsys):  # noqa: 
     assert train_teacher([*args, "--autoencoder", str(tmp_path / "teacher_like")]) == 1
     assert "not an autoencoder" in capsys.readouterr().err
     for bad in (["--resume", "a", "--init", "b"], ["--pose-dropout", "1"], ["--pose-dropout", "-0.1"],
-                ["--eval-guidance", "strong"], ["--eval-guidance", "0"], ["--aligned-reference", "--init", "b"]):
+                ["--eval-guidance", "strong"], ["--eval-guidance", "0"], ["--aligned-reference", "--init", "b"],
+                ["--no-frame-positions", "--resume", "a"]):
         with pytest.raises(SystemExit):
             train_teacher([*args, "--autoencoder", "x", *bad])
-    assert "--aligned-reference shapes a fresh teacher" in capsys.readouterr().err
+    assert "--aligned-reference and --no-frame-positions shape a fresh teacher" in capsys.readouterr().err
     save_checkpoint(tmp_path, "ae_like", {"model": {}}, meta={"kind": "autoencoder"})
     with pytest.raises(CheckpointError, match="not a teacher"):
         load_teacher(tmp_path / "ae_like")

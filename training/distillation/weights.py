@@ -25,7 +25,7 @@ from training.models.transformer import VideoTransformer
 STUDENT_KIND = "student"
 #: Configuration fields that decide the transformer's parameters (the rest are streaming numbers).
 ARCHITECTURE_FIELDS = ("size", "latent_channels", "pose_channels", "patch", "width", "depth", "heads", "mlp_ratio",
-                       "pooled_reference", "aligned_reference")
+                       "pooled_reference", "aligned_reference", "frame_positions")
 
 
 def same_architecture(a: StudentConfig, b: StudentConfig) -> bool:

@@ -25,6 +25,10 @@ class StudentConfig:
         aligned_reference: add the reference portrait's own patch embedding to every frame's tokens at the same
             place (a spatially aligned copy of the portrait, as an image-to-video model concatenates its image
             latent): what stays still, the background, is then copied rather than looked up by attention.
+        frame_positions: add an embedding of each frame's place in its chunk (the teacher's clip) to its tokens.
+            Without it every frame's tokens at one place share one position, and attention cannot tell a frame's
+            own tokens from another's: session 8 measured the teacher spreading each query evenly over its clip's
+            16 frames, so each frame's face and hands were mixed from all of them.
         block_size: attention block side in tokens (64 or 128).
         chunk_frames: frames generated together (the student's chunk; the teacher's clip).
         cache_frames: past frames kept (M); top_k: past frames attended (K); keep_recent: of those,
@@ -43,6 +47,7 @@ class StudentConfig:
     mlp_ratio: float = 4.0
     pooled_reference: bool = True
     aligned_reference: bool = False
+    frame_positions: bool = False
     block_size: int = 64
     chunk_frames: int = 2
     cache_frames: int = 16
@@ -113,9 +118,10 @@ class StudentConfig:
 PRESETS: dict[str, StudentConfig] = {
     "tiny": StudentConfig(size=256, autoencoder_channels=(8, 8, 16, 16), pose_channels=(8, 8, 16), width=128, depth=2,
                           heads=2, cache_frames=4, top_k=2, chunk_frames=2),
-    "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4),
+    "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4, frame_positions=True),
     "paper": StudentConfig(size=512, width=1024, depth=16, heads=16, cache_frames=16, top_k=4),
-    "teacher": StudentConfig(size=256, width=448, depth=6, heads=7, chunk_frames=16, cache_frames=16, top_k=4),
+    "teacher": StudentConfig(size=256, width=448, depth=6, heads=7, chunk_frames=16, cache_frames=16, top_k=4,
+                             frame_positions=True),
 }
 
 

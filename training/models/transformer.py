@@ -3,7 +3,8 @@ and of the teacher (the same network over whole clips, bidirectionally, :meth:`d
 
 Tokens: each frame's latent in 2×2 patches, plus the pose encoder's tokens, plus fixed 2-D sin-cos
 positions and a learned segment embedding (plus, with ``aligned_reference``, the reference portrait's own
-patch embedding at the same place). The reference portrait's tokens are processed once, at the
+patch embedding at the same place; plus, with ``frame_positions``, a learned projection of the sin-cos
+embedding of the frame's index in its chunk or clip, so attention can tell one frame's tokens from another's). The reference portrait's tokens are processed once, at the
 clean time, attending only to themselves; every layer's keys and values of them are kept as a prefix
 of every attention call (:meth:`VideoTransformer.encode_reference`, a :class:`ReferenceEncoding`), with an
 optional pooled reference embedding added to the timestep conditioning.
@@ -35,6 +36,8 @@ from training.split_heads import split_heads_norm
 KeyValue = tuple[torch.Tensor, torch.Tensor]  # each [1, heads, length, head_dim]
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 TIME_FREQUENCIES = 256
+#: Sin-cos features of a frame's index in its chunk or clip (periods from 2π to 2π · 64 frames).
+FRAME_FREQUENCIES = 64
 _DENSE = DenseAttention()
 _FULL = FullAttention()
 
@@ -66,6 +69,14 @@ def sincos_positions(rows: int, cols: int, width: int) -> torch.Tensor:
         parts += [torch.sin(angles), torch.cos(angles)]
     table = torch.cat(parts, dim=1)
     return torch.nn.functional.pad(table, (0, width - table.shape[1])).float()
+
+
+def frame_index_features(count: int, dim: int = FRAME_FREQUENCIES) -> torch.Tensor:
+    """Sin-cos features of the frame indices ``0 .. count - 1``, float32 ``[count, dim]``."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(64.0) * torch.arange(half, dtype=torch.float32) / half)
+    angles = torch.arange(count, dtype=torch.float32)[:, None] * frequencies[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int = TIME_FREQUENCIES) -> torch.Tensor:
@@ -139,6 +150,7 @@ class VideoTransformer(nn.Module):
         self.time_block = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         self.reference_pool = nn.Linear(width, width) if config.pooled_reference else None
         self.reference_align = nn.Linear(channels * patch * patch, width) if config.aligned_reference else None
+        self.frame_embed = nn.Linear(FRAME_FREQUENCIES, width, bias=False) if config.frame_positions else None
         self.blocks = nn.ModuleList(Block(width, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.final_table = nn.Parameter(torch.zeros(2, width))
@@ -230,7 +242,7 @@ class VideoTransformer(nn.Module):
         if streams > 1 or token_order.dim() == 2:
             embedding = embedding.repeat_interleave(frames // streams, dim=0) if embedding is not None else None
             aligned = aligned.repeat_interleave(frames // streams, dim=0) if aligned is not None else None
-        tokens = self.frame_tokens(latent, pose, aligned)
+        tokens = self.frame_tokens(latent, pose, aligned, frames // streams)
         if streams == 1 and token_order.dim() == 1:  # the exported graph: one stream, a plain gather
             x = tokens.reshape(-1, width)[token_order].reshape(frames, -1, width)
         else:
@@ -277,7 +289,7 @@ class VideoTransformer(nn.Module):
         clips, frames = latent.shape[:2]
         embedding, reference_kv, aligned = self.encode_reference(reference, attention)
         aligned = aligned.repeat_interleave(frames, dim=0) if aligned is not None else None
-        x = self.frame_tokens(latent.flatten(0, 1), pose.flatten(0, 1), aligned)
+        x = self.frame_tokens(latent.flatten(0, 1), pose.flatten(0, 1), aligned, frames)
         per_frame = embedding.repeat_interleave(frames, dim=0) if embedding is not None else None
         condition = self.condition(timestep.reshape(-1), per_frame)
         modulations = self._modulations(condition)
@@ -291,12 +303,18 @@ class VideoTransformer(nn.Module):
 
     # -- shared pieces --------------------------------------------------------------------------------
 
-    def frame_tokens(self, latent: torch.Tensor, pose: torch.Tensor, aligned: torch.Tensor | None = None) -> torch.Tensor:
+    def frame_tokens(self, latent: torch.Tensor, pose: torch.Tensor, aligned: torch.Tensor | None,
+                     sequence_frames: int) -> torch.Tensor:
         """Noisy latents ``[F, C, h, w]``, pose maps uint8 ``[F, H, W, 3]`` and the aligned reference ``[F or 1, N,
-        width]`` (or None) → tokens ``[F, N, width]`` (row-major)."""
+        width]`` (or None) → tokens ``[F, N, width]`` (row-major). The F frames are runs of ``sequence_frames``
+        (chunks or clips), each frame numbered by its place in its run."""
         tokens = self.latent_embed(self.patchify(latent)) + self.pose_encoder(pose) + self.positions
         if aligned is not None:
             tokens = tokens + aligned
+        if self.frame_embed is not None:
+            features = frame_index_features(sequence_frames).to(device=latent.device, dtype=self.frame_embed.weight.dtype)
+            places = self.frame_embed(features).repeat(latent.shape[0] // sequence_frames, 1)
+            tokens = tokens + places[:, None]
         return tokens + self.frame_segment
 
     def head(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
