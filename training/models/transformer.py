@@ -4,10 +4,11 @@ and of the teacher (the same network over whole clips, bidirectionally, :meth:`d
 Tokens: each frame's latent in 2×2 patches, plus the pose encoder's tokens, plus fixed 2-D sin-cos
 positions and a learned segment embedding (plus, with ``aligned_reference``, the reference portrait's own
 patch embedding at the same place; plus, with ``frame_positions``, a learned projection of the sin-cos
-embedding of the frame's index in its chunk or clip, so attention can tell one frame's tokens from another's). The reference portrait's tokens are processed once, at the
-clean time, attending only to themselves; every layer's keys and values of them are kept as a prefix
-of every attention call (:meth:`VideoTransformer.encode_reference`, a :class:`ReferenceEncoding`), with an
-optional pooled reference embedding added to the timestep conditioning.
+embedding of the frame's index in its chunk or clip, so attention can tell one frame's tokens from another's).
+The reference portrait's tokens are processed once, at the clean time, attending only to themselves;
+every layer's keys and values of them are kept as a prefix of every attention call
+(:meth:`VideoTransformer.encode_reference`, a :class:`ReferenceEncoding`), with an optional pooled reference
+embedding added to the timestep conditioning.
 
 Blocks: pre-LayerNorm (no affine) with adaLN-single modulation (one timestep MLP gives six modulation
 vectors, each block adds a learned 6×width table; gates start at zero), QK-RMSNorm, no biases on the
@@ -36,7 +37,7 @@ from training.split_heads import split_heads_norm
 KeyValue = tuple[torch.Tensor, torch.Tensor]  # each [1, heads, length, head_dim]
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 TIME_FREQUENCIES = 256
-#: Sin-cos features of a frame's index in its chunk or clip (periods from 2π to 2π · 64 frames).
+#: Sin-cos features of a frame's index in its chunk or clip (angular frequencies 1 down to 64^(-31/32) a frame).
 FRAME_FREQUENCIES = 64
 _DENSE = DenseAttention()
 _FULL = FullAttention()
