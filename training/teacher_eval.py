@@ -10,7 +10,8 @@ from the same noise with that many Euler steps; the frames are compared with the
 truth: PSNR and SSIM per frame, mean absolute error (0..255) pooled over the pixels of the mouth, of each
 hand and of the whole frame, and temporal flicker (:mod:`training.metrics`). The same figures for the
 autoencoder's reconstruction of the truth (the ceiling: the teacher works in its latent space) and for
-copying the reference portrait (the floor) put them in scale.
+copying the reference portrait (the floor) put them in scale. On the first clip, how much each layer's queries
+prefer their own frame's keys to other frames' (:func:`own_frame_attention`; 1: they cannot tell them apart).
 
 Files (each small enough to come back from the GPU machine):
 
@@ -48,7 +49,7 @@ from training.data.speech import read_blocks, speech_clips
 from training.data.torch_dataset import SyntheticClipDataset
 from training.metrics import flicker, psnr, region_mae, ssim
 from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_uint8, rgb_to_uint8
-from training.models.teacher import Teacher, euler_sample, load_teacher
+from training.models.teacher import Teacher, add_noise, euler_sample, load_teacher
 from training.synthetic.identity import sample_identity
 from training.synthetic.presenter import SyntheticPresenter
 from training.synthetic.regions import REGION_BITS, REGIONS
@@ -174,8 +175,9 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     """Score the teacher on held-out clips.
 
     Returns:
-        (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip;
-        the contact sheet, uint8 RGB).
+        (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip,
+        ``own_frame_attention`` per layer on the first clip (:func:`own_frame_attention`); the contact sheet, uint8
+        RGB).
     """
     teacher.eval()
     size = teacher.config.size
@@ -189,6 +191,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     ceiling, floor = Scores(), Scores()
     seconds = dict.fromkeys(by_run, 0.0)
     rows: list[np.ndarray] = []
+    own_frame: list[float] = []
     for batch in loader:
         frames = batch["frames"].to(device)
         masks = batch["masks"].to(device)
@@ -201,6 +204,9 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
             reference = autoencoder.encode(reference_rgb).float()
             ceiling.add(_decode(autoencoder, latent), truth, masks)
         floor.add(reference_rgb[:, None].expand_as(truth), truth, masks)
+        if not own_frame and length > 1:
+            with _autocast(device):
+                own_frame = own_frame_attention(teacher, latent[:1], pose[:1], reference[:1])
         noise = torch.randn(latent.shape, generator=noise_generator).to(device)
         outputs = {}
         for name, steps, scale in runs:
@@ -222,8 +228,52 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
         "teacher": {name: s.result() for name, s in by_run.items()},
         "sample_seconds_per_clip": {name: seconds[name] / max(1, settings.clips) for name in by_run},
         "autoencoder_ceiling": ceiling.result(), "copy_reference_floor": floor.result(),
+        "own_frame_attention": own_frame,
     }
     return figures, sheet
+
+
+class _FrameAttentionProbe:
+    """An attention that also measures, per layer, how much a query looks at its own frame: the weight on one of its
+    own frame's tokens over the weight on one token of another frame, the keys at the query's own place left out in
+    every frame (1: the network cannot tell its frame from the others; see ``StudentConfig.frame_positions``)."""
+
+    def __init__(self, frames: int, tokens: int) -> None:
+        self.frames, self.tokens = frames, tokens
+        self.ratios: list[float] = []
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax((q.float() @ k.float().transpose(-1, -2)) * q.shape[-1] ** -0.5, dim=-1)
+        if q.shape[2] == k.shape[2]:  # the reference encoding: no frames
+            return (weights @ v.float()).to(q.dtype)
+        frames, tokens = self.frames, self.tokens
+        clip = weights[..., k.shape[2] - frames * tokens:].reshape(*weights.shape[:2], frames, tokens, frames, tokens)
+        same_place = torch.diagonal(clip, dim1=3, dim2=5)  # [S, H, F query, F key, N]
+        by_frame = clip.sum(-1) - same_place.transpose(-1, -2)  # [S, H, F query, N, F key], other places only
+        own = torch.diagonal(by_frame, dim1=2, dim2=4).sum()
+        self.ratios.append(float(own * (frames - 1) / (by_frame.sum() - own)))
+        return (weights @ v.float()).to(q.dtype)
+
+
+def own_frame_attention(teacher: Teacher, latent: torch.Tensor, pose: torch.Tensor, reference: torch.Tensor,
+                        t: float = 0.5, seed: int = EVAL_SEED) -> list[float]:
+    """Per layer, how much more a query of one clip (noised to ``t``) attends to a token of its own frame than to
+    one of another frame (keys at the query's own place left out; 1: no preference).
+
+    Args:
+        latent: one clip's clean latents ``[1, T, C, h, w]`` (T ≥ 2); pose: uint8 ``[1, T, H, W, 3]``;
+        reference: ``[1, C, h, w]``.
+    """
+    frames = latent.shape[1]
+    if latent.shape[0] != 1 or frames < 2:
+        raise ValueError(f"need one clip of at least 2 frames, got latents of shape {tuple(latent.shape)}")
+    noise = torch.randn(latent.shape, generator=torch.Generator().manual_seed(seed)).to(latent.device)
+    times = torch.full((1,), t, device=latent.device)
+    probe = _FrameAttentionProbe(frames, teacher.config.tokens_per_frame)
+    with torch.no_grad():
+        teacher.transformer.denoise_clips(add_noise(latent, noise, times), times[:, None].expand(1, frames), pose,
+                                          reference, attention=probe)
+    return probe.ratios
 
 
 def _now(device: torch.device) -> float:

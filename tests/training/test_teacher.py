@@ -176,6 +176,8 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     for figures in (report["heldout"]["teacher"]["2"], report["heldout"]["autoencoder_ceiling"]):
         assert 0 < figures["psnr_db"] < 60 and 0 < figures["ssim"] <= 1 and figures["mae_mouth"] >= 0
     assert (out / "samples.png").stat().st_size < 2_000_000
+    own_frame = report["heldout"]["own_frame_attention"]  # a fresh teacher has frame positions
+    assert len(own_frame) == preset("tiny").depth and all(np.isfinite(own_frame))
     video = report["heldout"]["video"]
     assert video["frames"] == 40 and video["audio"] == ["speech demo-5"]
     import av
@@ -328,3 +330,21 @@ def test_the_scores_say_which_region_holds_the_squared_error():
     share = scores.result()["error_share"]
     assert share["mouth"] == pytest.approx(0.8) and share["face"] == pytest.approx(0.8)  # overlapping regions
     assert share["background"] == pytest.approx(0.2) and share["torso"] == 0.0
+
+
+def test_own_frame_attention_is_one_when_the_frames_cannot_be_told_apart():
+    from training.teacher_eval import own_frame_attention
+
+    latent, pose, reference = _clips(preset("tiny"), clips=1, frames=1)
+    latent, pose = latent.expand(1, 3, -1, -1, -1).contiguous(), pose.expand(1, 3, -1, -1, -1).contiguous()
+    ratios = {}
+    for frame_positions in (False, True):
+        teacher = randomize_(Teacher(preset("tiny").with_(frame_positions=frame_positions)), seed=4).eval()
+        # at t = 1 the noise drops out: the three frames are identical but for their place in the clip
+        with torch.no_grad():
+            ratios[frame_positions] = own_frame_attention(teacher, latent, pose, reference, t=1.0)
+    assert len(ratios[False]) == preset("tiny").depth
+    np.testing.assert_allclose(ratios[False], 1.0, rtol=1e-5)
+    assert all(abs(r - 1.0) > 1e-3 for r in ratios[True]), ratios[True]
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        own_frame_attention(teacher, latent[:, :1], pose[:, :1], reference)
