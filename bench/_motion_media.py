@@ -66,7 +66,7 @@ def contact_sheet(frames: list[KeypointFrame], gt: list[str]) -> np.ndarray:
     picks = _pick_frames(gt_at)
     top, bottom = [], []
     for i in picks:
-        body = draw_pose_map(frames[i].keypoints, (TILE, TILE))
+        body = draw_pose_map(frames[i].keypoints, (TILE, TILE), limbs_leaving_frame=True)
         _label(body, f"{(i + 0.5) / fps:5.2f} s")
         face = face_closeup(frames[i].keypoints, TILE)
         _label(face, f"{gt_at[i]} ({phone_viseme(gt_at[i])})")
@@ -116,7 +116,8 @@ def write_media(frames: list[KeypointFrame], audio48: np.ndarray, gt: list[str],
         for start in range(0, len(audio), 960):
             sink.write_audio(AudioBlock(audio[start : start + 960], ENGINE_SAMPLE_RATE, start))
         for i, f in enumerate(frames[:n]):
-            rgb = np.hstack([draw_pose_map(f.keypoints, (size, size)), face_closeup(f.keypoints, size)])
+            pose = draw_pose_map(f.keypoints, (size, size), limbs_leaving_frame=True)
+            rgb = np.hstack([pose, face_closeup(f.keypoints, size)])
             sink.write_video(VideoFrame(rgb=rgb, index=i, fps=fps))
     except BaseException:
         sink.abort()

@@ -61,6 +61,9 @@ class StudentModel:
         pooled_reference: whether the student takes a pooled reference embedding.
         aligned_reference: whether the student takes the reference's per-token embedding (``reference_tokens``),
             added to every frame's tokens; optional in the manifest (packs before it have none).
+        limbs_leaving_frame: whether the student was trained on pose maps that draw limbs leaving the frame
+            (:func:`inference.render.pose_map.draw_pose_map`); optional in the manifest (packs before it have none:
+            they were trained without).
     """
 
     latent_channels: int
@@ -70,6 +73,7 @@ class StudentModel:
     heads: int
     pooled_reference: bool = True
     aligned_reference: bool = False
+    limbs_leaving_frame: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -149,7 +153,8 @@ class PackManifest:
                              depth=model_reader.integer("depth", minimum=1),
                              heads=model_reader.integer("heads", minimum=1),
                              pooled_reference=model_reader.boolean("pooled_reference"),
-                             aligned_reference=model_reader.boolean("aligned_reference", default=False))
+                             aligned_reference=model_reader.boolean("aligned_reference", default=False),
+                             limbs_leaving_frame=model_reader.boolean("limbs_leaving_frame", default=False))
         manifest = PackManifest(
             name=reader.string("name"), version=reader.string("version"),
             resolution=reader.pair("resolution"), fps=reader.number("fps", minimum=1.0),

@@ -176,18 +176,21 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
 
     Returns:
         (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip,
-        ``own_frame_attention`` per layer on the first clip (:func:`own_frame_attention`); the contact sheet, uint8
-        RGB).
+        ``own_frame_attention`` per layer on the first clip (:func:`own_frame_attention`), ``by_framing``: the
+        first step count's figures over the clips of each framing (a head-and-shoulders framing shows arms and
+        torso whose joints lie outside the frame); the contact sheet, uint8 RGB).
     """
     teacher.eval()
     size = teacher.config.size
     sampler = ClipSampler(bank, "heldout", ClipConfig(length=settings.frames, seed=EVAL_SEED))
-    dataset = SyntheticClipDataset(sampler, size=size, num_clips=settings.clips, pose_maps=True)
+    dataset = SyntheticClipDataset(sampler, size=size, num_clips=settings.clips, pose_maps=True,
+                                   limbs_leaving_frame=teacher.config.limbs_leaving_frame)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers)
     noise_generator = torch.Generator().manual_seed(EVAL_SEED)
     runs = [(str(n), n, 1.0) for n in settings.steps]
     runs += [(f"{settings.steps[0]}g{w:g}", settings.steps[0], w) for w in settings.guidance]
     by_run = {name: Scores() for name, _, _ in runs}
+    by_framing: dict[str, Scores] = {}
     ceiling, floor = Scores(), Scores()
     seconds = dict.fromkeys(by_run, 0.0)
     rows: list[np.ndarray] = []
@@ -216,6 +219,9 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
                 outputs[name] = _decode(autoencoder, sampled)
             seconds[name] += _now(device) - start
             by_run[name].add(outputs[name], truth, masks)
+        for i, index in enumerate(batch["index"].tolist()):
+            scores = by_framing.setdefault(sampler.spec(index).framing, Scores())
+            scores.add(outputs[runs[0][0]][i:i + 1], truth[i:i + 1], masks[i:i + 1])
         for i in range(min(clips, SHEET_ROWS - len(rows))):
             main = rgb_to_uint8(outputs[runs[0][0]][i]).cpu().numpy()
             rows.append(_sheet_row(batch["reference"][i].permute(1, 2, 0).numpy(), pose[i].cpu().numpy(),
@@ -229,6 +235,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
         "sample_seconds_per_clip": {name: seconds[name] / max(1, settings.clips) for name in by_run},
         "autoencoder_ceiling": ceiling.result(), "copy_reference_floor": floor.result(),
         "own_frame_attention": own_frame,
+        "by_framing": {framing: s.result() for framing, s in sorted(by_framing.items())},
     }
     return figures, sheet
 
@@ -307,12 +314,14 @@ def video_segments(bank: MotionBank, count: int) -> list[VideoSegment]:
             for k, i in enumerate(sorted(chosen))]
 
 
-def render_segment(bank: MotionBank, segment: VideoSegment, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The segment's ground truth: (frames uint8 ``[N, S, S, 3]``, pose maps uint8 ``[N, S, S, 3]``, reference ``[S, S, 3]``)."""
+def render_segment(bank: MotionBank, segment: VideoSegment, size: int, *,
+                   limbs_leaving_frame: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The segment's ground truth: (frames uint8 ``[N, S, S, 3]``, pose maps uint8 ``[N, S, S, 3]`` drawn as the
+    teacher was trained, reference ``[S, S, 3]``)."""
     presenter = SyntheticPresenter(sample_identity(segment.identity_seed), size)
     keypoints = presenter.personalise(bank.streams[segment.stream][:segment.frames])
     frames, _ = presenter.render_sequence(keypoints)
-    pose = np.stack([draw_pose_map(k, (size, size)) for k in keypoints])
+    pose = np.stack([draw_pose_map(k, (size, size), limbs_leaving_frame=limbs_leaving_frame) for k in keypoints])
     return frames, pose, presenter.reference(bank.infos[segment.stream].framing)
 
 
@@ -342,9 +351,10 @@ def _speech_audio(name: str, samples: int) -> tuple[np.ndarray, int, str]:
 
 
 def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outputs: list[np.ndarray],
-                label: str) -> dict[str, object]:
-    """Write ``path`` (MP4): reference | pose map | truth | teacher (``outputs``, one array per segment) with the
-    segments' speech. Needs PyAV. Returns what was written (frames, seconds, bytes, audio per segment)."""
+                label: str, *, limbs_leaving_frame: bool) -> dict[str, object]:
+    """Write ``path`` (MP4): reference | pose map (as the teacher saw it) | truth | teacher (``outputs``, one array
+    per segment) with the segments' speech. Needs PyAV. Returns what was written (frames, seconds, bytes, audio
+    per segment)."""
     from inference.sinks.mp4 import Mp4Sink
 
     size, fps = outputs[0].shape[1], bank.fps
@@ -355,7 +365,7 @@ def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outp
     index, audio_notes = 0, []
     try:
         for segment, teacher_frames in zip(segments, outputs, strict=True):
-            truth, pose, reference = render_segment(bank, segment, size)
+            truth, pose, reference = render_segment(bank, segment, size, limbs_leaving_frame=limbs_leaving_frame)
             first_sample = int(round(index * rate / fps))
             samples = int(round((index + len(truth)) * rate / fps)) - first_sample
             audio, audio_rate, note = _speech_audio(segment.speech, samples)
@@ -376,12 +386,13 @@ def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outp
 
 
 def write_video_archive(path: Path, segments: list[VideoSegment], outputs: list[np.ndarray], fps: float,
-                        label: str) -> dict[str, object]:
+                        label: str, *, limbs_leaving_frame: bool) -> dict[str, object]:
     """Write the teacher's frames as JPEG (quality 95) with what they show, for :func:`video_from_archive`."""
     encoded = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
                for frames in outputs for f in frames]
     offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
-    meta = {"format": "podium-teacher-video/1", "fps": fps, "label": label, "segments": [asdict(s) for s in segments]}
+    meta = {"format": "podium-teacher-video/1", "fps": fps, "label": label, "segments": [asdict(s) for s in segments],
+            "limbs_leaving_frame": limbs_leaving_frame}
     with open(path, "wb") as f:
         np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, meta=np.array(json.dumps(meta)))
     return {"file": path.name, "frames": len(encoded), "bytes": path.stat().st_size,
@@ -415,7 +426,8 @@ def video_from_archive(archive: Path, bank: MotionBank, out: Path | None = None)
     for s in segments:
         outputs.append(np.stack(frames[start:start + s.frames]))
         start += s.frames
-    return write_video(out or archive.with_name(VIDEO_FILE), bank, segments, outputs, meta["label"])
+    return write_video(out or archive.with_name(VIDEO_FILE), bank, segments, outputs, meta["label"],
+                       limbs_leaving_frame=bool(meta.get("limbs_leaving_frame", False)))
 
 
 def can_write_video(segments: list[VideoSegment]) -> bool:
@@ -448,12 +460,15 @@ def _write_sample_video(out: Path, teacher: Teacher, autoencoder: Autoencoder, b
     steps = settings.steps[0]
     outputs = []
     for segment in segments:
-        _, pose, reference = render_segment(bank, segment, teacher.config.size)
+        _, pose, reference = render_segment(bank, segment, teacher.config.size,
+                                            limbs_leaving_frame=teacher.config.limbs_leaving_frame)
         outputs.append(teacher_segment(teacher, autoencoder, pose, reference, steps, settings.frames, device))
     label = f"teacher ({steps} steps)"
     if can_write_video(segments):
-        return write_video(out / VIDEO_FILE, bank, segments, outputs, label)
-    return write_video_archive(out / VIDEO_ARCHIVE, segments, outputs, bank.fps, label)
+        return write_video(out / VIDEO_FILE, bank, segments, outputs, label,
+                           limbs_leaving_frame=teacher.config.limbs_leaving_frame)
+    return write_video_archive(out / VIDEO_ARCHIVE, segments, outputs, bank.fps, label,
+                               limbs_leaving_frame=teacher.config.limbs_leaving_frame)
 
 
 def main(argv: list[str] | None = None) -> int:

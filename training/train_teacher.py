@@ -166,6 +166,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "autoencoder's widths are the autoencoder's)")
     parser.add_argument("--aligned-reference", action="store_true", help="add the reference's patch embedding to "
                         "every frame's tokens (StudentConfig.aligned_reference; a fresh start only)")
+    parser.add_argument("--limbs-leaving-frame", action=argparse.BooleanOptionalAction, default=None,
+                        help="pose maps with (or without) limbs leaving the frame (StudentConfig.limbs_leaving_frame; "
+                        "default: the preset's, or the checkpoint's; with --init it can be switched, and the teacher "
+                        "learns the new maps; with --resume it cannot)")
     parser.add_argument("--no-frame-positions", dest="frame_positions", action="store_false",
                         help="leave out the frames' place-in-clip embedding (StudentConfig.frame_positions; an "
                         "ablation, a fresh start only)")
@@ -223,6 +227,9 @@ def _load_start(args: argparse.Namespace, device: torch.device,
         teacher = Teacher(config)
         teacher.load_state_dict(resume.state["teacher"])
         run = resume.state["run"]
+        if args.limbs_leaving_frame not in (None, config.limbs_leaving_frame):
+            raise ValueError(f"the run to resume was trained with limbs_leaving_frame={config.limbs_leaving_frame}; "
+                             "--resume continues it exactly. Use --init to switch the pose maps")
         return config, teacher.to(device), resume.state, RunState(run["step"], run["train_seconds"], run["fresh_clips"],
                                                                     run["trained_clips"], list(run["history"]))
     if args.init:
@@ -230,11 +237,17 @@ def _load_start(args: argparse.Namespace, device: torch.device,
         meta = checkpoint.meta
         state = RunState(int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)),
                          history=list(meta.get("history", [])))
+        if args.limbs_leaving_frame not in (None, teacher.config.limbs_leaving_frame):  # the same weights, new maps
+            switched = Teacher(teacher.config.with_(limbs_leaving_frame=args.limbs_leaving_frame))
+            switched.load_state_dict(teacher.state_dict())
+            teacher = switched
         return teacher.config, teacher.train().to(device), None, state
     config = PRESETS[args.preset].with_(latent_channels=autoencoder.latent_channels,
                                         autoencoder_channels=autoencoder.autoencoder_channels,
                                         aligned_reference=args.aligned_reference,
                                         frame_positions=args.frame_positions)
+    if args.limbs_leaving_frame is not None:
+        config = config.with_(limbs_leaving_frame=args.limbs_leaving_frame)
     return config, Teacher(config).to(device), None, RunState()
 
 
@@ -279,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     compiled = torch.compile(model) if args.compile else None
 
     sampler = ClipSampler(train_bank, "train", ClipConfig(length=args.frames, seed=args.seed * 1_000_003 + rank * 7919 + run.step))
-    dataset = SyntheticClipDataset(sampler, size=config.size, num_clips=100_000_000, pose_maps=True)
+    dataset = SyntheticClipDataset(sampler, size=config.size, num_clips=100_000_000, pose_maps=True,
+                                   limbs_leaving_frame=config.limbs_leaving_frame)
     loader = DataLoader(dataset, batch_size=args.batch_clips, num_workers=args.workers, drop_last=True,
                         pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
                         prefetch_factor=2 if args.workers > 0 else None)  # 2 × 14 workers × 110 MB pinned

@@ -5,6 +5,15 @@ rainbow-coloured bones with blue joints, the face is white dots; every element's
 brightness is scaled by its keypoints' confidence (MimicMotion's
 confidence-aware pose guidance). The same image is the IASA student's pose
 conditioning and the GUI's debug view.
+
+A point outside the frame has confidence 0 but keeps its position (the motion
+rig and the data paths keep it). With ``limbs_leaving_frame`` a limb or hand bone
+from a confident point to such a point is drawn too, cut by the frame's edge: the
+arm of a head-and-shoulders framing, whose elbow lies below the picture, then
+shows where it goes. Without it (the DWPose convention, and every pack trained
+before it) only limbs between two confident points are drawn. A model's
+``limbs_leaving_frame`` (``StudentConfig``, the pack manifest's model) says which
+maps it was trained on.
 """
 
 from __future__ import annotations
@@ -40,13 +49,16 @@ _LIMBS = np.array(BODY_LIMBS)
 _BONES = np.array(HAND_BONES)
 
 
-def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None, *,
+                  limbs_leaving_frame: bool = False) -> np.ndarray:
     """Draw one frame's keypoints.
 
     Args:
-        keypoints: float32 ``[134, 3]`` (x, y in 0..1, confidence).
+        keypoints: float32 ``[134, 3]`` (x, y in 0..1 inside the frame, confidence).
         size: (width, height) of the image.
         out: optional uint8 ``[H, W, 3]`` buffer to draw into (cleared first).
+        limbs_leaving_frame: also draw limbs and hand bones from a confident point to a point outside the
+            frame (see the module's doc), as bright as if both ends had the confident end's confidence.
 
     Returns:
         uint8 RGB ``[H, W, 3]`` pose map on black.
@@ -60,11 +72,26 @@ def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray 
     xy = keypoints[:, :2] * np.array([width, height], dtype=np.float32)
     conf = keypoints[:, 2].copy()
     conf[UNDRIVEN] = 0.0
-    _draw_body(out, xy, conf, scale)
+    beyond = _beyond_frame(keypoints[:, :2]) if limbs_leaving_frame else np.zeros(len(conf), dtype=bool)
+    beyond[UNDRIVEN] = False
+    _draw_body(out, xy, conf, beyond, scale)
     for hand in (LEFT_HAND, RIGHT_HAND):
-        _draw_hand(out, xy[hand], conf[hand], scale)
+        _draw_hand(out, xy[hand], conf[hand], beyond[hand], scale)
     _draw_face(out, xy[FACE], conf[FACE], scale)
     return out
+
+
+def _beyond_frame(xy: np.ndarray) -> np.ndarray:
+    """Which points ``[N, 2]`` (normalised) lie outside the frame: ``[N]`` bool."""
+    return ((xy < 0.0) | (xy > 1.0)).any(axis=1)
+
+
+def _leaving_weights(conf: np.ndarray, beyond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pair (a, b) of points that leaves the frame (one end unseen, confidence 0, and ``beyond`` the frame),
+    the other end's confidence squared; 0 for every other pair. ``[len(a)]`` float32."""
+    b_leaves = (conf[b] == 0) & beyond[b]
+    a_leaves = (conf[a] == 0) & beyond[a]
+    return np.where(b_leaves, conf[a] ** 2, np.where(a_leaves, conf[b] ** 2, np.float32(0))).astype(np.float32)
 
 
 def _fixed(xy: np.ndarray) -> list[tuple[int, int]]:
@@ -76,15 +103,18 @@ def _fixed(xy: np.ndarray) -> list[tuple[int, int]]:
 # dot brightness) exactly as when this drew element by element, so the maps are unchanged bit for bit; only the
 # per-element numpy scalar work became whole-array work (it was most of the time of a frame).
 
-def _draw_body(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
+def _draw_body(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, beyond: np.ndarray, scale: float) -> None:
     stick = max(1, int(round(max(1.0, 4.0 * scale))))
     a, b = _LIMBS[:, 0], _LIMBS[:, 1]
-    drawn = np.flatnonzero((conf[a] >= LIMB_MIN_CONFIDENCE) & (conf[b] >= LIMB_MIN_CONFIDENCE)).tolist()
+    both = (conf[a] >= LIMB_MIN_CONFIDENCE) & (conf[b] >= LIMB_MIN_CONFIDENCE)
+    leaving = _leaving_weights(conf, beyond, a, b)
+    weights = np.where(both, conf[a] * conf[b], np.where(leaving >= LIMB_MIN_CONFIDENCE**2, leaving, np.float32(0)))
+    drawn = np.flatnonzero(weights > 0).tolist()
     pa, pb = xy[a], xy[b]
     centres = np.rint(((pa + pb) / 2).astype(np.float64)).astype(np.int64).tolist()
     half_lengths = np.maximum(1, (np.hypot(*(pa - pb).T) / 2).astype(np.int64)).tolist()
     delta = (pa - pb).tolist()
-    colours = (_BODY_COLOURS[:len(_LIMBS)] * (conf[a] * conf[b])[:, None]).tolist()
+    colours = (_BODY_COLOURS[:len(_LIMBS)] * weights[:, None]).tolist()
     polys = [cv2.ellipse2Poly(tuple(centres[i]), (half_lengths[i], stick),
                               int(round(math.degrees(math.atan2(delta[i][1], delta[i][0])))), 0, 360, 10)
              for i in drawn]
@@ -107,10 +137,11 @@ def _draw_body(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: floa
         cv2.circle(canvas, points[j], radius, colours[j], -1, cv2.LINE_AA, _SHIFT)
 
 
-def _draw_hand(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
+def _draw_hand(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, beyond: np.ndarray, scale: float) -> None:
     thickness = max(1, int(round(2 * scale)))
     points = _fixed(xy)
     weights = conf[_BONES[:, 0]] * conf[_BONES[:, 1]]
+    weights = np.where(weights > 0, weights, _leaving_weights(conf, beyond, _BONES[:, 0], _BONES[:, 1]))
     colours = (_HAND_COLOURS * weights[:, None]).tolist()
     for i in np.flatnonzero(weights > 0.01).tolist():
         a, b = HAND_BONES[i]
@@ -133,16 +164,19 @@ class PoseMapRenderer:
     """Renders keypoint frames as DWPose-style pose maps (CPU, per frame).
 
     Optionally blends the pose map over a dimmed copy of the reference portrait,
-    which makes a useful debug view of how the motion sits on the portrait.
+    which makes a useful debug view of how the motion sits on the portrait. Limbs
+    leaving the frame are drawn (``limbs_leaving_frame``) unless told otherwise.
     """
 
     name = "pose-map"
     device = "CPU"
     chunk_size = 1
 
-    def __init__(self, size: tuple[int, int] = (512, 512), *, overlay_reference: bool = False) -> None:
+    def __init__(self, size: tuple[int, int] = (512, 512), *, overlay_reference: bool = False,
+                 limbs_leaving_frame: bool = True) -> None:
         self.size = (int(size[0]), int(size[1]))
         self.overlay_reference = overlay_reference
+        self.limbs_leaving_frame = limbs_leaving_frame
         self._backdrop: np.ndarray | None = None
 
     def set_reference(self, portrait: np.ndarray) -> None:
@@ -158,7 +192,7 @@ class PoseMapRenderer:
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]:
         out = []
         for frame in frames:
-            rgb = draw_pose_map(frame.keypoints, self.size)
+            rgb = draw_pose_map(frame.keypoints, self.size, limbs_leaving_frame=self.limbs_leaving_frame)
             if self._backdrop is not None:
                 np.maximum(rgb, self._backdrop, out=rgb)
             out.append(

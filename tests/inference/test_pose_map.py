@@ -66,3 +66,49 @@ def test_pose_maps_are_the_ones_the_bundled_pack_was_trained_on():
         for frame in presenter_clip(48):
             digest.update(draw_pose_map(frame, size).tobytes())
     assert digest.hexdigest() == "68f2d0a6ec090ce4de82bd48de84973cf162b8449dc2f3bf36b2b107746647d9"
+
+
+def _shoulder_and_elbow(elbow: tuple[float, float], elbow_conf: float) -> np.ndarray:
+    k = np.zeros((134, 3), dtype=np.float32)
+    k[kp.R_SHOULDER] = (0.3, 0.8, 0.95)
+    k[kp.R_ELBOW] = (*elbow, elbow_conf)
+    return k
+
+
+def test_a_limb_leaving_the_frame_is_drawn_to_the_frames_edge_only_when_asked():
+    """The elbow of a head-and-shoulders framing lies below the picture (confidence 0, position kept): the upper
+    arm shows in the maps of a model trained with ``limbs_leaving_frame``, and nowhere else."""
+    below = _shoulder_and_elbow((0.3, 1.4), 0.0)
+    leaving = draw_pose_map(below, (100, 100), limbs_leaving_frame=True)
+    dwpose = draw_pose_map(below, (100, 100))
+    column = leaving[86:100, 28:33].max(axis=(1, 2))  # the arm between the shoulder's dot and the bottom edge
+    assert (column > 0).all() and dwpose[86:100, 28:33].sum() == 0
+    assert (leaving[:70] == 0).all()  # nothing drawn above the shoulder
+    # as bright as a limb whose two ends had the shoulder's confidence
+    both_seen = draw_pose_map(_shoulder_and_elbow((0.3, 0.99), 0.95), (100, 100))
+    assert abs(int(leaving[95, 30].max()) - int(both_seen[95, 30].max())) <= 2
+    # an unseen point inside the frame (an undetected joint at the origin) is not a limb leaving the frame
+    undetected = _shoulder_and_elbow((0.0, 0.0), 0.0)
+    assert (draw_pose_map(undetected, (100, 100), limbs_leaving_frame=True) == dwpose).all()
+    # a weak shoulder does not start a limb either
+    weak = below.copy()
+    weak[kp.R_SHOULDER, 2] = 0.2
+    assert (draw_pose_map(weak, (100, 100), limbs_leaving_frame=True) == draw_pose_map(weak, (100, 100))).all()
+
+
+def test_a_finger_leaving_the_frame_is_drawn_when_asked():
+    k = np.zeros((134, 3), dtype=np.float32)
+    base = kp.LEFT_HAND.start
+    k[base + 0] = (0.5, 0.9, 0.9)  # the wrist, in the frame
+    k[base + 1] = (0.5, 1.3, 0.0)  # the thumb's first joint, below it
+    leaving = draw_pose_map(k, (100, 100), limbs_leaving_frame=True)
+    assert leaving[96:100, 49:52].max() > 0 and draw_pose_map(k, (100, 100))[96:100, 49:52].max() == 0
+
+
+def test_the_rigs_close_framing_shows_its_arms_only_with_limbs_leaving_the_frame():
+    k = pose_keypoints(RigControls(), Framing.named("head-and-shoulders"))
+    assert k[kp.R_ELBOW, 2] == 0 and k[kp.R_ELBOW, 1] > 1  # the elbow is below the picture
+    bottom = slice(230, 256)
+    leaving = draw_pose_map(k, (256, 256), limbs_leaving_frame=True)
+    assert leaving[bottom].sum() > 0 and draw_pose_map(k, (256, 256))[bottom].sum() == 0
+    assert (PoseMapRenderer((256, 256)).render([KeypointFrame(k, 0, 25.0)])[0].rgb == leaving).all()

@@ -44,3 +44,14 @@ def presenter_pose(t: float, *, sway: float = 1.0, gesture: float = 1.0) -> np.n
 def presenter_clip(frames: int, fps: float = 25.0) -> np.ndarray:
     """``frames`` consecutive poses, float32 ``[frames, 134, 3]``."""
     return np.stack([presenter_pose(i / fps) for i in range(frames)])
+
+
+def with_an_arm_below_the_frame(clip: np.ndarray) -> np.ndarray:
+    """``clip`` ``[F, 134, 3]`` with the right elbow, wrist and hand moved 0.6 frame heights down: the points that
+    leave the frame get confidence 0 and keep their position, as the motion rig gives them."""
+    out = clip.copy()
+    arm = np.r_[3, 4, np.arange(RIGHT_HAND.start, RIGHT_HAND.stop)]
+    out[:, arm, 1] += 0.6
+    outside = (out[:, :, :2] < 0).any(axis=2) | (out[:, :, :2] > 1).any(axis=2)
+    out[:, :, 2][outside] = 0.0
+    return out

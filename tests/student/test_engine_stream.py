@@ -13,7 +13,7 @@ import pytest
 from inference.gpu import cuda_status
 from inference.packs import load_pack
 from inference.render.student.engine import StudentEngine
-from tests.student.poses import presenter_clip
+from tests.student.poses import presenter_clip, with_an_arm_below_the_frame
 
 pytest.importorskip("torch", reason="the reference stream needs torch (the train extra)")
 
@@ -71,7 +71,7 @@ def test_a_student_with_the_aligned_reference_streams_what_torch_streams(tiny_al
     pack_path, student = tiny_aligned_pack
     pack = load_pack(pack_path)
     assert pack.manifest.model.aligned_reference and pack.manifest.model.latent_channels == 8
-    assert student.config.frame_positions
+    assert student.config.frame_positions and pack.manifest.model.limbs_leaving_frame
     engine = StudentEngine(pack, provider="cpu", attention=attention, seed=3)
     reference = TorchStream(student.float().eval(), sparse=attention != "dense", seed=3)
     portrait = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)
@@ -82,6 +82,32 @@ def test_a_student_with_the_aligned_reference_streams_what_torch_streams(tiny_al
         window = clip[c * engine.frames:(c + 1) * engine.frames]
         worst = frame_difference(engine.render_chunk(window)[0], reference.render(window))
         assert worst <= STREAM_TOLERANCE[engine.precision], f"chunk {c}: {worst} of 255"
+
+
+def test_the_engine_draws_the_pose_maps_its_pack_was_trained_on(tiny_pack, tmp_path):
+    """A random tiny student barely reacts to its pose maps (frames differ by 1 level of 255 between the two kinds
+    of map), so the stream comparisons above cannot see which maps the engine drew: look at them."""
+    import json
+    import shutil
+
+    from inference.packs import MANIFEST
+    from inference.render.pose_map import draw_pose_map
+
+    older = shutil.copytree(tiny_pack[0], tmp_path / "older")  # a pack trained before limbs leaving the frame
+    manifest = json.loads((older / MANIFEST).read_text())
+    del manifest["model"]["limbs_leaving_frame"]
+    (older / MANIFEST).write_text(json.dumps(manifest))
+    window = with_an_arm_below_the_frame(presenter_clip(2))
+    for trained_with in (True, False):
+        pack = load_pack(tiny_pack[0] if trained_with else older)
+        assert pack.manifest.model.limbs_leaving_frame is trained_with
+        engine = StudentEngine(pack, provider="cpu", attention="sparse", seed=0)
+        engine.set_reference(np.zeros((256, 256, 3), np.uint8))
+        engine._prepare(window)
+        drawn = engine.staging.views["pose"]
+        for f, frame in enumerate(window):
+            assert np.array_equal(drawn[f], draw_pose_map(frame, (256, 256), limbs_leaving_frame=trained_with))
+        assert not np.array_equal(drawn[0], draw_pose_map(window[0], (256, 256), limbs_leaving_frame=not trained_with))
 
 
 @pytest.mark.parametrize("attention", ["sparse", "dense"])

@@ -74,6 +74,21 @@ def test_bad_manifests_are_named_field_by_field(pack_copy, change, message):
     assert snapshot(pack_copy) == before
 
 
+def test_the_pose_maps_a_pack_was_trained_on_are_read_from_its_model(pack_copy):
+    """``model.limbs_leaving_frame``: absent in packs made before it (trained without), a boolean otherwise."""
+    assert load_pack(pack_copy).manifest.model.limbs_leaving_frame  # the tiny preset's maps
+    data = json.loads((pack_copy / MANIFEST).read_text())
+    del data["model"]["limbs_leaving_frame"]
+    (pack_copy / MANIFEST).write_text(json.dumps(data))
+    assert not load_pack(pack_copy).manifest.model.limbs_leaving_frame
+    data["model"]["limbs_leaving_frame"] = "yes"
+    (pack_copy / MANIFEST).write_text(json.dumps(data))
+    before = snapshot(pack_copy)
+    with pytest.raises(ModelLoadError, match="limbs_leaving_frame"):
+        load_pack(pack_copy)
+    assert snapshot(pack_copy) == before
+
+
 def test_a_newer_op_version_asks_for_a_newer_podium(pack_copy):
     edit_manifest(pack_copy, op_version=99)
     with pytest.raises(ModelLoadError, match="needs the ai.podium ops version 99, this Podium has version 2; "

@@ -162,7 +162,7 @@ def test_a_real_teacher_samples_streams_longer_than_its_clips():
 
 
 def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, heldout_bank,  # noqa: F811
-                                                        autoencoder_weights):
+                                                        autoencoder_weights, capsys):
     banks = small_bank.save(tmp_path / "train.npz"), heldout_bank.save(tmp_path / "heldout.npz")
     out = tmp_path / "run"
     common = ["--bank", str(banks[0]), "--heldout-bank", str(banks[1]), "--autoencoder", str(autoencoder_weights),
@@ -178,6 +178,8 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     assert (out / "samples.png").stat().st_size < 2_000_000
     own_frame = report["heldout"]["own_frame_attention"]  # a fresh teacher has frame positions
     assert len(own_frame) == preset("tiny").depth and all(np.isfinite(own_frame))
+    assert report["config"]["limbs_leaving_frame"] is True  # the preset's pose maps
+    assert sum(f["frames"] for f in report["heldout"]["by_framing"].values()) == 4
     video = report["heldout"]["video"]
     assert video["frames"] == 40 and video["audio"] == ["speech demo-5"]
     import av
@@ -192,9 +194,14 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     assert train_teacher([*common, *quick, "--resume", str(out / "resume" / "teacher_resume")]) == 0
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["steps"] > steps and resumed["history"][:steps] == report["history"]
-    assert train_teacher([*common, *quick, "--init", str(out / "teacher_ema")]) == 0
+    switched = [*common, *quick, "--no-limbs-leaving-frame"]
+    assert train_teacher([*switched, "--resume", str(out / "resume" / "teacher_resume")]) == 1
+    assert "Use --init to switch the pose maps" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text()) == resumed  # the refused resume changed nothing
+    assert train_teacher([*switched, "--init", str(out / "teacher_ema")]) == 0
     continued = json.loads((out / "metrics.json").read_text())
     assert continued["steps"] > resumed["steps"] and len(continued["history"]) == continued["steps"]
+    assert continued["config"]["limbs_leaving_frame"] is False
 
 
 def test_a_fresh_teacher_with_the_aligned_reference_trains_with_pose_dropout_and_scores_guidance(
@@ -258,11 +265,11 @@ def test_the_video_archive_becomes_an_mp4_with_speech(tmp_path, heldout_bank):
     segment = VideoSegment(stream=1, speech="demo-5", identity_seed=7, frames=10)
     frames = [np.full((10, 256, 256, 3), 120, np.uint8)]
     archive = tmp_path / "sample_video.npz"
-    write_video_archive(archive, [segment], frames, 25.0, "teacher (25 steps)")
+    write_video_archive(archive, [segment], frames, 25.0, "teacher (25 steps)", limbs_leaving_frame=True)
     info = video_from_archive(archive, heldout_bank)
     assert info["frames"] == 10 and info["audio"] == ["speech demo-5"] and (tmp_path / "sample.mp4").is_file()
     foreign = tmp_path / "foreign.npz"
-    write_video_archive(foreign, [VideoSegment(5, "demo-5", 7, 10)], frames, 25.0, "x")
+    write_video_archive(foreign, [VideoSegment(5, "demo-5", 7, 10)], frames, 25.0, "x", limbs_leaving_frame=False)
     with pytest.raises(InputFileError, match="not in this held-out bank"):
         video_from_archive(foreign, heldout_bank)
     (tmp_path / "broken.npz").write_bytes(b"nope")

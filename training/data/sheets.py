@@ -79,7 +79,7 @@ def synthetic_sheet(bank: MotionBank, rows: int = 6, size: int = 256, poses: int
                 tiles.append(_caption(sample.reference, "reference"))
             t = _pick_frame(sample.keypoints, p % 3)
             tiles.append(sample.frames[t])
-        tiles.append(_caption(draw_pose_map(sample.keypoints[t], (size, size)), "pose map"))
+        tiles.append(_caption(draw_pose_map(sample.keypoints[t], (size, size), limbs_leaving_frame=True), "pose map"))
         tiles.append(_caption(overlay_regions(sample.frames[t], sample.masks[t]), "regions"))
         out.append(np.concatenate(tiles, axis=1))
     return np.concatenate(out, axis=0)
@@ -159,7 +159,8 @@ def personal_video_sheet(video: str | Path, dataset: str | Path, out: str | Path
     picks = np.linspace(0, len(shard) - 1, 3).round().astype(int)
     for i in picks:
         frame, keypoints, masks = shard.frames[i], shard.keypoints[i], shard.masks[i]
-        pose = np.maximum((frame * 0.45).astype(np.uint8), draw_pose_map(keypoints, frame.shape[1::-1]))
+        pose = np.maximum((frame * 0.45).astype(np.uint8),
+                          draw_pose_map(keypoints, frame.shape[1::-1], limbs_leaving_frame=True))
         tiles = [_caption(frame, f"frame {shard.frame_index[i]}"), _caption(pose, "DWPose-134"),
                  _caption(overlay_regions(frame, masks), "regions")]
         rows.append([cv2.resize(t, (tile, tile), interpolation=cv2.INTER_AREA) for t in tiles])

@@ -74,7 +74,8 @@ def clip_costs(bank: MotionBank, frames: int, size: int, repeats: int = 5) -> li
         (f"render {frames} frames", _ms(lambda: presenter.render_sequence(keypoints), repeats)),
         ("render the reference", _ms(lambda: presenter.render(reference_keypoints), repeats)),
         (f"pose maps ({frames} + reference)",
-         _ms(lambda: [draw_pose_map(k, (size, size)) for k in (*keypoints, reference_keypoints)], repeats)),
+         _ms(lambda: [draw_pose_map(k, (size, size), limbs_leaving_frame=True)
+                      for k in (*keypoints, reference_keypoints)], repeats)),
         ("to tensors (no pose maps)", _ms(lambda: _item(sample.frames, sample.masks, sample.keypoints,
                                                         sample.reference, reference_keypoints, 0, 0, False), repeats)),
         ("collate (per clip, batch of 8)", _ms(lambda: default_collate([item] * 8), repeats) / 8),
@@ -87,7 +88,7 @@ def clip_costs(bank: MotionBank, frames: int, size: int, repeats: int = 5) -> li
 def loader_rate(bank: MotionBank, frames: int, size: int, workers: int, batch_clips: int, seconds: float) -> float:
     """Clips per second a DataLoader of ``workers`` delivers (after its first batch), pose maps included."""
     dataset = SyntheticClipDataset(ClipSampler(bank, "train", ClipConfig(length=frames, seed=2)), size=size,
-                                   num_clips=10_000_000)
+                                   num_clips=10_000_000, limbs_leaving_frame=True)
     loader = DataLoader(dataset, batch_size=batch_clips, num_workers=workers, prefetch_factor=4 if workers else None,
                         persistent_workers=workers > 0)
     batches = iter(loader)

@@ -49,7 +49,8 @@ def _one_thread() -> None:
 
 
 def _item(frames: np.ndarray, masks: np.ndarray, keypoints: np.ndarray, reference: np.ndarray,
-          reference_keypoints: np.ndarray, identity: int, index: int, pose_maps: bool) -> dict[str, torch.Tensor]:
+          reference_keypoints: np.ndarray, identity: int, index: int, pose_maps: bool,
+          limbs_leaving_frame: bool = False) -> dict[str, torch.Tensor]:
     size = frames.shape[1]
     item = {
         "frames": torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))),
@@ -61,9 +62,9 @@ def _item(frames: np.ndarray, masks: np.ndarray, keypoints: np.ndarray, referenc
         "index": torch.tensor(index, dtype=torch.int64),
     }
     if pose_maps:
-        maps = np.stack([draw_pose_map(k, (size, size)) for k in keypoints])
+        maps = np.stack([draw_pose_map(k, (size, size), limbs_leaving_frame=limbs_leaving_frame) for k in keypoints])
         item["pose_maps"] = torch.from_numpy(np.ascontiguousarray(maps.transpose(0, 3, 1, 2)))
-        ref_map = draw_pose_map(reference_keypoints, (size, size))
+        ref_map = draw_pose_map(reference_keypoints, (size, size), limbs_leaving_frame=limbs_leaving_frame)
         item["reference_pose_map"] = torch.from_numpy(np.ascontiguousarray(ref_map.transpose(2, 0, 1)))
     return item
 
@@ -76,15 +77,19 @@ class SyntheticClipDataset(Dataset):
         size: frame side in pixels.
         num_clips: the dataset's length; item ``i`` is clip ``i + epoch * num_clips``.
         pose_maps: also draw the pose maps.
+        limbs_leaving_frame: draw them with limbs leaving the frame (``StudentConfig.limbs_leaving_frame`` of the
+            network they are for).
     """
 
-    def __init__(self, sampler: ClipSampler, size: int = 256, num_clips: int = 100_000, pose_maps: bool = True) -> None:
+    def __init__(self, sampler: ClipSampler, size: int = 256, num_clips: int = 100_000, pose_maps: bool = True,
+                 limbs_leaving_frame: bool = False) -> None:
         if num_clips < 1:
             raise ValueError(f"num_clips must be at least 1, got {num_clips}")
         self.sampler = sampler
         self.size = int(size)
         self.num_clips = int(num_clips)
         self.pose_maps = pose_maps
+        self.limbs_leaving_frame = limbs_leaving_frame
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -101,7 +106,7 @@ class SyntheticClipDataset(Dataset):
         clip_index = index + self.epoch * self.num_clips
         sample = self.sampler.render(clip_index, self.size)
         return _item(sample.frames, sample.masks, sample.keypoints, sample.reference, sample.reference_keypoints,
-                     sample.spec.identity_seed, index, self.pose_maps)
+                     sample.spec.identity_seed, index, self.pose_maps, self.limbs_leaving_frame)
 
 
 class ShardClipDataset(Dataset):

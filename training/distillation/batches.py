@@ -59,13 +59,16 @@ class DistillationClips(Dataset):
 
 
 def synthetic_clips(bank: Path | MotionBank, split: str, *, frames: int, size: int, clips: int, seed: int,
-                    spec: ClipMaskSpec | None = None, region_masks: bool = False) -> DistillationClips:
+                    limbs_leaving_frame: bool, spec: ClipMaskSpec | None = None,
+                    region_masks: bool = False) -> DistillationClips:
     """``clips`` synthetic clips of ``frames`` frames at ``size`` px from a motion bank of ``split``
-    ("train": training identities, or "heldout"), deterministic for a ``seed``."""
+    ("train": training identities, or "heldout"), deterministic for a ``seed``; pose maps drawn as the networks
+    were trained (``limbs_leaving_frame``)."""
     motion = bank if isinstance(bank, MotionBank) else MotionBank.load(bank)
     sampler = ClipSampler(motion, split, ClipConfig(length=frames, seed=seed))
-    return DistillationClips(SyntheticClipDataset(sampler, size=size, num_clips=clips, pose_maps=True), spec,
-                             region_masks)
+    dataset = SyntheticClipDataset(sampler, size=size, num_clips=clips, pose_maps=True,
+                                   limbs_leaving_frame=limbs_leaving_frame)
+    return DistillationClips(dataset, spec, region_masks)
 
 
 def loader(dataset: Dataset, batch_clips: int, workers: int, *, pin: bool, shuffle: bool = False,

@@ -22,9 +22,10 @@ from training.models.transformer import VideoTransformer
 from training.teacher_eval import EVAL_SEED, EvalSettings, Scores
 
 
-def heldout_clips(bank: Path, *, frames: int, size: int, clips: int) -> DataLoader:
+def heldout_clips(bank: Path, *, frames: int, size: int, clips: int, limbs_leaving_frame: bool) -> DataLoader:
     """The held-out clips of the teacher's evaluation (same seed, same batches)."""
-    return DataLoader(synthetic_clips(bank, "heldout", frames=frames, size=size, clips=clips, seed=EVAL_SEED),
+    return DataLoader(synthetic_clips(bank, "heldout", frames=frames, size=size, clips=clips, seed=EVAL_SEED,
+                                      limbs_leaving_frame=limbs_leaving_frame),
                       batch_size=EvalSettings.batch, num_workers=0)
 
 

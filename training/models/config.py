@@ -29,7 +29,12 @@ class StudentConfig:
             Without it every frame's tokens at one place share one position, and attention cannot tell a frame's
             own tokens from another's: session 8 measured the teacher giving a query's own frame at most 1.23 times
             the attention of any other of its clip's 16 frames (training/runs.md).
-        block_size: attention block side in tokens (64 or 128).
+        limbs_leaving_frame: the pose maps (:func:`inference.render.pose_map.draw_pose_map`) also draw limbs from a
+            confident point to one outside the frame. Without it the arms and torso of a head-and-shoulders framing,
+            whose elbows and hips lie below the picture, do not show in the pose at all: session 9 measured the
+            session-8 teacher's squared error per arm pixel 14 times, per torso pixel 16 times higher in frames whose
+            elbows were outside than in those whose elbows were inside (training/runs.md). Not an architecture field:
+            a network trained on one kind of map loads with the other, but has to learn it.
         chunk_frames: frames generated together (the student's chunk; the teacher's clip).
         cache_frames: past frames kept (M); top_k: past frames attended (K); keep_recent: of those,
             always the newest.
@@ -48,6 +53,7 @@ class StudentConfig:
     pooled_reference: bool = True
     aligned_reference: bool = False
     frame_positions: bool = False
+    limbs_leaving_frame: bool = False
     block_size: int = 64
     chunk_frames: int = 2
     cache_frames: int = 16
@@ -87,7 +93,7 @@ class StudentConfig:
         """The architecture numbers a pack manifest carries."""
         return StudentModel(latent_channels=self.latent_channels, patch=self.patch, width=self.width,
                             depth=self.depth, heads=self.heads, pooled_reference=self.pooled_reference,
-                            aligned_reference=self.aligned_reference)
+                            aligned_reference=self.aligned_reference, limbs_leaving_frame=self.limbs_leaving_frame)
 
     def with_(self, **changes: object) -> StudentConfig:
         return replace(self, **changes)
@@ -117,11 +123,12 @@ class StudentConfig:
 #: autoencoder, the motion banks and the source tree, in the 64 MiB carried into the next call).
 PRESETS: dict[str, StudentConfig] = {
     "tiny": StudentConfig(size=256, autoencoder_channels=(8, 8, 16, 16), pose_channels=(8, 8, 16), width=128, depth=2,
-                          heads=2, cache_frames=4, top_k=2, chunk_frames=2),
-    "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4, frame_positions=True),
+                          heads=2, cache_frames=4, top_k=2, chunk_frames=2, limbs_leaving_frame=True),
+    "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4, frame_positions=True,
+                             limbs_leaving_frame=True),
     "paper": StudentConfig(size=512, width=1024, depth=16, heads=16, cache_frames=16, top_k=4),
     "teacher": StudentConfig(size=256, width=448, depth=6, heads=7, chunk_frames=16, cache_frames=16, top_k=4,
-                             frame_positions=True),
+                             frame_positions=True, limbs_leaving_frame=True),
 }
 
 
