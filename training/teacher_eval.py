@@ -17,6 +17,8 @@ Files (each small enough to come back from the GPU machine):
 
 * ``samples.png`` (< 2 MB): one held-out clip per row: the reference, then for the frame with the widest
   mouth and the frame with the highest hand: pose map, truth, teacher, error × 4;
+* ``closeups.png``: the same clips' mouth (at the widest mouth) and hands (at the highest hand), truth beside
+  teacher, cut around their keypoints and enlarged with nearest-neighbour pixels, to judge teeth and fingers;
 * ``sample.mp4``: reference | pose map | truth | teacher, at 25 fps, with the held-out speech (H.264 + AAC
   through :class:`inference.sinks.mp4.Mp4Sink`); written where PyAV and the speech files are. Elsewhere
   (the GPU machine has no PyAV) ``sample_video.npz`` holds the teacher's frames as JPEG and what they
@@ -39,6 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from inference import keypoints as kp
 from inference.errors import InputFileError, PodiumError
 from inference.render.pose_map import draw_pose_map
 from inference.types import AudioBlock, VideoFrame
@@ -62,9 +65,14 @@ FOCUS: dict[str, int] = {
     "hands": REGION_BITS["left_hand"] | REGION_BITS["right_hand"],
 }
 SHEET_ROWS = 6
+CLOSEUP_TILE = 128
+#: (label, keypoints, frame kind of :func:`_pick_frame`, least side of the cut in pixels at 256)
+_CLOSEUPS = (("mouth", kp.FACE_OUTER_LIPS, 0, 36), ("right hand", kp.RIGHT_HAND, 1, 48),
+             ("left hand", kp.LEFT_HAND, 1, 48))
 PNG_LIMIT = 1_900_000
 VIDEO_ARCHIVE = "sample_video.npz"
 VIDEO_FILE = "sample.mp4"
+CLOSEUPS_FILE = "closeups.png"
 _LABEL_HEIGHT = 24
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -147,11 +155,11 @@ def _decode(autoencoder: Autoencoder, latent: torch.Tensor) -> torch.Tensor:
     return autoencoder.decode(latent.flatten(0, 1)).float().unflatten(0, latent.shape[:2])
 
 
-def _label_strip(labels: list[str], tile: int) -> np.ndarray:
+def _label_strip(labels: list[str], tile: int, scale: float = 0.5) -> np.ndarray:
     """A black strip ``[24, len(labels) · tile, 3]`` with one white label per column."""
     strip = np.zeros((_LABEL_HEIGHT, tile * len(labels), 3), np.uint8)
     for i, text in enumerate(labels):
-        cv2.putText(strip, text, (i * tile + 4, 17), _FONT, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(strip, text, (i * tile + 4, 17), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return strip
 
 
@@ -169,16 +177,53 @@ def _sheet_row(reference: np.ndarray, pose: np.ndarray, truth: np.ndarray, outpu
     return np.concatenate(tiles, axis=1)
 
 
+def closeup_cut(keypoints: np.ndarray, points: slice | tuple[int, ...], size: int,
+                least: float) -> tuple[int, int, int] | None:
+    """The square ``(x, y, side)`` (pixels, may reach past the frame) around ``points`` of one frame's keypoints
+    ``[134, 3]``: 1.5 times their extent, at least ``least`` × size / 256; None if none of them is confident and
+    inside the frame."""
+    if isinstance(points, tuple):
+        points = np.array([kp.FACE.start + i for i in points])
+    xy, conf = keypoints[points, :2], keypoints[points, 2]
+    seen = (conf > 0.3) & (xy >= 0).all(axis=1) & (xy <= 1).all(axis=1)
+    if not seen.any():
+        return None
+    lo, hi = xy[seen].min(axis=0) * size, xy[seen].max(axis=0) * size
+    side = int(round(max(float((hi - lo).max()) * 1.5, least * size / 256)))
+    centre = (lo + hi) / 2
+    return int(round(centre[0] - side / 2)), int(round(centre[1] - side / 2)), side
+
+
+def _cut(frame: np.ndarray, box: tuple[int, int, int] | None) -> np.ndarray:
+    """``frame`` cut to ``box`` (black past its edges), enlarged to the close-up tile; black if ``box`` is None."""
+    if box is None:
+        return np.zeros((CLOSEUP_TILE, CLOSEUP_TILE, 3), np.uint8)
+    x, y, side = box
+    padded = cv2.copyMakeBorder(frame, side, side, side, side, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    crop = padded[y + side:y + 2 * side, x + side:x + 2 * side]
+    return cv2.resize(crop, (CLOSEUP_TILE, CLOSEUP_TILE), interpolation=cv2.INTER_NEAREST)
+
+
+def _closeup_row(truth: np.ndarray, output: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """One clip's close-ups: for the mouth and each hand, truth then teacher (black where the part is out of view)."""
+    tiles = []
+    for _, points, kind, least in _CLOSEUPS:
+        t = _pick_frame(keypoints, kind)
+        box = closeup_cut(keypoints[t], points, truth.shape[1], least)
+        tiles += [_cut(truth[t], box), _cut(output[t], box)]
+    return np.concatenate(tiles, axis=1)
+
+
 @torch.no_grad()
 def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
-             device: torch.device) -> tuple[dict[str, object], np.ndarray]:
+             device: torch.device) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
     """Score the teacher on held-out clips.
 
     Returns:
         (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip,
         ``own_frame_attention`` per layer on the first clip (:func:`own_frame_attention`), ``by_framing``: the
         first step count's figures over the clips of each framing (a head-and-shoulders framing shows arms and
-        torso whose joints lie outside the frame); the contact sheet, uint8 RGB).
+        torso whose joints lie outside the frame); the contact sheet and the close-up sheet, uint8 RGB).
     """
     teacher.eval()
     size = teacher.config.size
@@ -194,6 +239,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     ceiling, floor = Scores(), Scores()
     seconds = dict.fromkeys(by_run, 0.0)
     rows: list[np.ndarray] = []
+    closeups: list[np.ndarray] = []
     own_frame: list[float] = []
     for batch in loader:
         frames = batch["frames"].to(device)
@@ -224,11 +270,15 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
             scores.add(outputs[runs[0][0]][i:i + 1], truth[i:i + 1], masks[i:i + 1])
         for i in range(min(clips, SHEET_ROWS - len(rows))):
             main = rgb_to_uint8(outputs[runs[0][0]][i]).cpu().numpy()
+            truth_frames = frames[i].permute(0, 2, 3, 1).cpu().numpy()
             rows.append(_sheet_row(batch["reference"][i].permute(1, 2, 0).numpy(), pose[i].cpu().numpy(),
-                                   frames[i].permute(0, 2, 3, 1).cpu().numpy(), main, batch["keypoints"][i].numpy()))
+                                   truth_frames, main, batch["keypoints"][i].numpy()))
+            closeups.append(_closeup_row(truth_frames, main, batch["keypoints"][i].numpy()))
     labels = ["reference"] + [f"{what} ({frame})" for frame in ("widest mouth", "highest hand")
                               for what in ("pose", "truth", f"teacher {settings.steps[0]}", "error x4")]
     sheet = np.concatenate([_label_strip(labels, size), *rows], axis=0)
+    closeup_labels = [f"{part}: {what}" for part, _, _, _ in _CLOSEUPS for what in ("truth", "teacher")]
+    closeup_sheet = np.concatenate([_label_strip(closeup_labels, CLOSEUP_TILE, scale=0.4), *closeups], axis=0)
     figures: dict[str, object] = {
         "clips": settings.clips, "frames_per_clip": settings.frames, "seed": EVAL_SEED,
         "teacher": {name: s.result() for name, s in by_run.items()},
@@ -237,7 +287,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
         "own_frame_attention": own_frame,
         "by_framing": {framing: s.result() for framing, s in sorted(by_framing.items())},
     }
-    return figures, sheet
+    return figures, sheet, closeup_sheet
 
 
 class _FrameAttentionProbe:
@@ -440,11 +490,14 @@ def can_write_video(segments: list[VideoSegment]) -> bool:
 
 def write_evaluation(out: Path, teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
                      device: torch.device) -> dict[str, object]:
-    """Evaluate, write ``samples.png`` and the video (MP4, or its archive) into ``out``; returns the figures."""
+    """Evaluate, write ``samples.png``, ``closeups.png`` and the video (MP4, or its archive) into ``out``; returns
+    the figures."""
     out.mkdir(parents=True, exist_ok=True)
-    figures, sheet = evaluate(teacher, autoencoder, bank, settings, device)
+    figures, sheet, closeups = evaluate(teacher, autoencoder, bank, settings, device)
     save_png(out / "samples.png", sheet, max_bytes=PNG_LIMIT)
+    save_png(out / CLOSEUPS_FILE, closeups, max_bytes=PNG_LIMIT)
     figures["sheet"] = {"file": "samples.png", "bytes": (out / "samples.png").stat().st_size}
+    figures["closeups"] = {"file": CLOSEUPS_FILE, "bytes": (out / CLOSEUPS_FILE).stat().st_size}
     if settings.video_segments > 0:
         try:
             figures["video"] = _write_sample_video(out, teacher, autoencoder, bank, settings, device)

@@ -20,7 +20,7 @@ Writes into ``--out`` (rank 0 only):
   manifest (:mod:`training.checkpoints`; load with :func:`training.models.teacher.load_teacher`);
 * ``resume/teacher_resume.p1of1.ckpt``: the resume state (does not come back from the GPU machine);
 * ``metrics.json``: configuration, throughput, loss curve, held-out figures (:mod:`training.teacher_eval`);
-* ``samples.png`` and ``sample.mp4`` (or ``sample_video.npz`` where PyAV is missing).
+* ``samples.png``, ``closeups.png`` and ``sample.mp4`` (or ``sample_video.npz`` where PyAV is missing).
 
 Data: synthetic clips rendered on the fly by ``--workers`` DataLoader processes (training identities,
 training speech), pulled by a background thread, encoded to latents on the GPU and kept in a

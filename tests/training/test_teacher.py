@@ -176,6 +176,7 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     for figures in (report["heldout"]["teacher"]["2"], report["heldout"]["autoencoder_ceiling"]):
         assert 0 < figures["psnr_db"] < 60 and 0 < figures["ssim"] <= 1 and figures["mae_mouth"] >= 0
     assert (out / "samples.png").stat().st_size < 2_000_000
+    assert report["heldout"]["closeups"]["file"] == "closeups.png" and (out / "closeups.png").is_file()
     own_frame = report["heldout"]["own_frame_attention"]  # a fresh teacher has frame positions
     assert len(own_frame) == preset("tiny").depth and all(np.isfinite(own_frame))
     assert report["config"]["limbs_leaving_frame"] is True  # the preset's pose maps
@@ -355,3 +356,27 @@ def test_own_frame_attention_is_one_when_the_frames_cannot_be_told_apart():
     assert all(abs(r - 1.0) > 1e-3 for r in ratios[True]), ratios[True]
     with pytest.raises(ValueError, match="at least 2 frames"):
         own_frame_attention(teacher, latent[:, :1], pose[:, :1], reference)
+
+
+def test_close_ups_are_cut_around_the_parts_keypoints():
+    from inference import keypoints as kp
+    from training.teacher_eval import CLOSEUP_TILE, _cut, closeup_cut
+
+    frame = np.zeros((134, 3), np.float32)
+    hand = np.arange(kp.RIGHT_HAND.start, kp.RIGHT_HAND.stop)
+    frame[hand, 0] = np.linspace(0.40, 0.60, 21)  # 51 px wide at 256
+    frame[hand, 1] = 0.5
+    frame[hand, 2] = 0.9
+    x, y, side = closeup_cut(frame, kp.RIGHT_HAND, 256, least=48)
+    assert side == round(0.2 * 256 * 1.5) and abs(x + side / 2 - 128) <= 1 and abs(y + side / 2 - 128) <= 1
+    frame[hand[1:], 2] = 0.0  # one point left: the least side
+    assert closeup_cut(frame, kp.RIGHT_HAND, 256, least=48)[2] == 48
+    frame[hand, 2] = 0.0  # not seen, or seen only outside the frame: no cut
+    assert closeup_cut(frame, kp.RIGHT_HAND, 256, least=48) is None
+    frame[hand, :] = (1.3, 0.5, 0.9)
+    assert closeup_cut(frame, kp.RIGHT_HAND, 256, least=48) is None
+    image = np.full((256, 256, 3), 200, np.uint8)
+    corner = _cut(image, (-20, -20, 40))  # half past the edges: black there, the frame elsewhere
+    assert corner.shape == (CLOSEUP_TILE, CLOSEUP_TILE, 3)
+    assert (corner[:60, :60] == 0).all() and (corner[70:, 70:] == 200).all()
+    assert not _cut(image, None).any()
