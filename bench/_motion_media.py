@@ -17,7 +17,7 @@ import numpy as np
 from inference import keypoints as kp
 from inference.motion.readout import mouth_opening
 from inference.motion.visemes import phone_openness, phone_viseme
-from inference.render.pose_map import draw_pose_map
+from inference.render.pose_map import FULL, draw_pose_map
 from inference.sinks.mp4 import Mp4Sink
 from inference.sources.audio_file import ENGINE_SAMPLE_RATE
 from inference.types import AudioBlock, KeypointFrame, VideoFrame
@@ -66,7 +66,7 @@ def contact_sheet(frames: list[KeypointFrame], gt: list[str]) -> np.ndarray:
     picks = _pick_frames(gt_at)
     top, bottom = [], []
     for i in picks:
-        body = draw_pose_map(frames[i].keypoints, (TILE, TILE), limbs_leaving_frame=True)
+        body = draw_pose_map(frames[i].keypoints, (TILE, TILE), style=FULL)
         _label(body, f"{(i + 0.5) / fps:5.2f} s")
         face = face_closeup(frames[i].keypoints, TILE)
         _label(face, f"{gt_at[i]} ({phone_viseme(gt_at[i])})")
@@ -116,7 +116,7 @@ def write_media(frames: list[KeypointFrame], audio48: np.ndarray, gt: list[str],
         for start in range(0, len(audio), 960):
             sink.write_audio(AudioBlock(audio[start : start + 960], ENGINE_SAMPLE_RATE, start))
         for i, f in enumerate(frames[:n]):
-            pose = draw_pose_map(f.keypoints, (size, size), limbs_leaving_frame=True)
+            pose = draw_pose_map(f.keypoints, (size, size), style=FULL)
             rgb = np.hstack([pose, face_closeup(f.keypoints, size)])
             sink.write_video(VideoFrame(rgb=rgb, index=i, fps=fps))
     except BaseException:

@@ -36,6 +36,7 @@ from typing import Any
 
 from inference.errors import ModelLoadError
 from inference.paths import ASSETS_DIR, user_packs_dir
+from inference.render.pose_map import PoseMapStyle
 
 MANIFEST = "manifest.json"
 PACK_FORMAT = 2  # 2: optional shared weight files (``weights``) and the pack's own ``portrait``
@@ -61,9 +62,9 @@ class StudentModel:
         pooled_reference: whether the student takes a pooled reference embedding.
         aligned_reference: whether the student takes the reference's per-token embedding (``reference_tokens``),
             added to every frame's tokens; optional in the manifest (packs before it have none).
-        limbs_leaving_frame: whether the student was trained on pose maps that draw limbs leaving the frame
-            (:func:`inference.render.pose_map.draw_pose_map`); optional in the manifest (packs before it have none:
-            they were trained without).
+        limbs_leaving_frame, face_contours: the pose-map style the student was trained on
+            (:class:`inference.render.pose_map.PoseMapStyle`); optional in the manifest (packs before them have
+            none: they were trained without).
     """
 
     latent_channels: int
@@ -74,6 +75,12 @@ class StudentModel:
     pooled_reference: bool = True
     aligned_reference: bool = False
     limbs_leaving_frame: bool = False
+    face_contours: bool = False
+
+    @property
+    def pose_style(self) -> PoseMapStyle:
+        """How the engine draws this student's pose maps."""
+        return PoseMapStyle(limbs_leaving_frame=self.limbs_leaving_frame, face_contours=self.face_contours)
 
     @property
     def head_dim(self) -> int:
@@ -154,7 +161,8 @@ class PackManifest:
                              heads=model_reader.integer("heads", minimum=1),
                              pooled_reference=model_reader.boolean("pooled_reference"),
                              aligned_reference=model_reader.boolean("aligned_reference", default=False),
-                             limbs_leaving_frame=model_reader.boolean("limbs_leaving_frame", default=False))
+                             limbs_leaving_frame=model_reader.boolean("limbs_leaving_frame", default=False),
+                             face_contours=model_reader.boolean("face_contours", default=False))
         manifest = PackManifest(
             name=reader.string("name"), version=reader.string("version"),
             resolution=reader.pair("resolution"), fps=reader.number("fps", minimum=1.0),

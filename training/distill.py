@@ -221,7 +221,7 @@ def run_ode_pairs(args: argparse.Namespace, run: runtime.Runtime) -> int:
     frames = args.frames or config.chunk_frames
     dataset = synthetic_clips(args.bank, "train", frames=frames, size=config.size, clips=args.clips,
                               seed=args.seed * 1_000_003 + run.rank * 7919 + writer.shards,
-                              limbs_leaving_frame=config.limbs_leaving_frame, spec=spec)
+                              pose_style=config.pose_style, spec=spec)
     feed = BackgroundBatches(loader(dataset, args.batch_clips, args.workers, pin=run.device.type == "cuda",
                                     drop_last=False))
     budget = runtime.Budget(args.minutes)
@@ -247,7 +247,7 @@ def _batches(feed: BackgroundBatches):  # noqa: ANN202 - a generator of loader b
 def run_regress(args: argparse.Namespace, run: runtime.Runtime) -> int:
     autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, run.device)
     teacher, teacher_checkpoint = load_teacher(args.teacher, run.device)
-    pairs = OdePairs(args.pairs, teacher.config.size, limbs_leaving_frame=teacher.config.limbs_leaving_frame)
+    pairs = OdePairs(args.pairs, teacher.config.size, pose_style=teacher.config.pose_style)
     if pairs.info.teacher_sha256 != teacher_checkpoint.sha256:
         raise ValueError(f"the ODE pairs in {args.pairs} were made by another teacher than {args.teacher}; give the "
                          "teacher that made them")
@@ -319,7 +319,7 @@ def run_dmd(args: argparse.Namespace, run: runtime.Runtime) -> int:
     state = _TrainingState.start(student, args, run, stage="dmd", critic=trainer.critic, critic_lr=args.critic_lr)
     dataset = synthetic_clips(args.bank, "train", frames=frames, size=config.size, clips=100_000_000,
                               seed=args.seed * 1_000_003 + run.rank * 7919 + state.step,
-                              limbs_leaving_frame=config.limbs_leaving_frame, spec=spec,
+                              pose_style=config.pose_style, spec=spec,
                               region_masks=bool(args.lambda_region))
     feed = BackgroundBatches(loader(dataset, args.batch_clips, args.workers, pin=run.device.type == "cuda"))
     log = runtime.Log(run)
@@ -447,7 +447,7 @@ class _TrainingState:
             if args.eval_clips:
                 heldout = heldout_clips(args.heldout_bank, frames=frames, size=self.student.config.size,
                                         clips=args.eval_clips,
-                                        limbs_leaving_frame=self.student.config.limbs_leaving_frame)
+                                        pose_style=self.student.config.pose_style)
                 figures, sheet = evaluate("student", self.ema.model, autoencoder, heldout, run.device)
                 report["heldout"] = figures
                 write_sheet(args.out / "samples.png", [sheet])

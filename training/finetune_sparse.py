@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = args.frames or config.chunk_frames
     spec = spec_for(config, args.mask, causal=args.causal)
     heldout = heldout_clips(args.heldout_bank, frames=frames, size=config.size, clips=args.eval_clips,
-                            limbs_leaving_frame=config.limbs_leaving_frame)
+                            pose_style=config.pose_style)
     log = runtime.Log(run)
     report: dict[str, object] = {"mask": args.mask, "causal": args.causal, "top_k": config.top_k, "frames": frames,
                                  "eval_steps": args.eval_steps, "eval_clips": args.eval_clips,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = synthetic_clips(args.bank, "train", frames=frames, size=config.size, clips=100_000_000,
                               seed=args.seed * 1_000_003 + run.rank * 7919 + step,
-                              limbs_leaving_frame=config.limbs_leaving_frame, spec=spec)
+                              pose_style=config.pose_style, spec=spec)
     feed = BackgroundBatches(loader(dataset, args.batch_clips, args.workers, pin=run.device.type == "cuda"))
     buffer = ReuseBuffer(max(args.buffer_clips, args.batch_clips), args.reuse,
                          torch.Generator().manual_seed(args.seed + run.rank)) if args.reuse > 1 else None

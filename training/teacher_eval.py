@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader
 
 from inference import keypoints as kp
 from inference.errors import InputFileError, PodiumError
-from inference.render.pose_map import draw_pose_map
+from inference.render.pose_map import PoseMapStyle, draw_pose_map
 from inference.types import AudioBlock, VideoFrame
 from training.data.clips import ClipConfig, ClipSampler, identity_seed
 from training.data.motion_bank import MotionBank
@@ -229,7 +229,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     size = teacher.config.size
     sampler = ClipSampler(bank, "heldout", ClipConfig(length=settings.frames, seed=EVAL_SEED))
     dataset = SyntheticClipDataset(sampler, size=size, num_clips=settings.clips, pose_maps=True,
-                                   limbs_leaving_frame=teacher.config.limbs_leaving_frame)
+                                   pose_style=teacher.config.pose_style)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers)
     noise_generator = torch.Generator().manual_seed(EVAL_SEED)
     runs = [(str(n), n, 1.0) for n in settings.steps]
@@ -365,13 +365,13 @@ def video_segments(bank: MotionBank, count: int) -> list[VideoSegment]:
 
 
 def render_segment(bank: MotionBank, segment: VideoSegment, size: int, *,
-                   limbs_leaving_frame: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   pose_style: PoseMapStyle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The segment's ground truth: (frames uint8 ``[N, S, S, 3]``, pose maps uint8 ``[N, S, S, 3]`` drawn as the
     teacher was trained, reference ``[S, S, 3]``)."""
     presenter = SyntheticPresenter(sample_identity(segment.identity_seed), size)
     keypoints = presenter.personalise(bank.streams[segment.stream][:segment.frames])
     frames, _ = presenter.render_sequence(keypoints)
-    pose = np.stack([draw_pose_map(k, (size, size), limbs_leaving_frame=limbs_leaving_frame) for k in keypoints])
+    pose = np.stack([draw_pose_map(k, (size, size), style=pose_style) for k in keypoints])
     return frames, pose, presenter.reference(bank.infos[segment.stream].framing)
 
 
@@ -401,7 +401,7 @@ def _speech_audio(name: str, samples: int) -> tuple[np.ndarray, int, str]:
 
 
 def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outputs: list[np.ndarray],
-                label: str, *, limbs_leaving_frame: bool) -> dict[str, object]:
+                label: str, *, pose_style: PoseMapStyle) -> dict[str, object]:
     """Write ``path`` (MP4): reference | pose map (as the teacher saw it) | truth | teacher (``outputs``, one array
     per segment) with the segments' speech. Needs PyAV. Returns what was written (frames, seconds, bytes, audio
     per segment)."""
@@ -415,7 +415,7 @@ def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outp
     index, audio_notes = 0, []
     try:
         for segment, teacher_frames in zip(segments, outputs, strict=True):
-            truth, pose, reference = render_segment(bank, segment, size, limbs_leaving_frame=limbs_leaving_frame)
+            truth, pose, reference = render_segment(bank, segment, size, pose_style=pose_style)
             first_sample = int(round(index * rate / fps))
             samples = int(round((index + len(truth)) * rate / fps)) - first_sample
             audio, audio_rate, note = _speech_audio(segment.speech, samples)
@@ -436,13 +436,13 @@ def write_video(path: Path, bank: MotionBank, segments: list[VideoSegment], outp
 
 
 def write_video_archive(path: Path, segments: list[VideoSegment], outputs: list[np.ndarray], fps: float,
-                        label: str, *, limbs_leaving_frame: bool) -> dict[str, object]:
+                        label: str, *, pose_style: PoseMapStyle) -> dict[str, object]:
     """Write the teacher's frames as JPEG (quality 95) with what they show, for :func:`video_from_archive`."""
     encoded = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
                for frames in outputs for f in frames]
     offsets = np.cumsum([0] + [len(e) for e in encoded]).astype(np.int64)
     meta = {"format": "podium-teacher-video/1", "fps": fps, "label": label, "segments": [asdict(s) for s in segments],
-            "limbs_leaving_frame": limbs_leaving_frame}
+            "pose_style": asdict(pose_style)}
     with open(path, "wb") as f:
         np.savez(f, jpeg=np.concatenate(encoded), offsets=offsets, meta=np.array(json.dumps(meta)))
     return {"file": path.name, "frames": len(encoded), "bytes": path.stat().st_size,
@@ -470,6 +470,10 @@ def video_from_archive(archive: Path, bank: MotionBank, out: Path | None = None)
         if s.stream >= len(bank) or bank.infos[s.stream].speech != s.speech or len(bank.streams[s.stream]) < s.frames:
             raise InputFileError(archive, f"stream {s.stream} ({s.speech}) is not in this held-out bank",
                                  "Give the held-out motion bank the run was evaluated with")
+    try:  # archives before session 9 have none: they were drawn in the DWPose style
+        pose_style = PoseMapStyle(**meta.get("pose_style", {}))
+    except TypeError as exc:
+        raise InputFileError(archive, f"unknown pose-map style {meta.get('pose_style')!r}", fix) from exc
     frames = [cv2.cvtColor(cv2.imdecode(jpeg[a:b], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
               for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     outputs, start = [], 0
@@ -477,7 +481,7 @@ def video_from_archive(archive: Path, bank: MotionBank, out: Path | None = None)
         outputs.append(np.stack(frames[start:start + s.frames]))
         start += s.frames
     return write_video(out or archive.with_name(VIDEO_FILE), bank, segments, outputs, meta["label"],
-                       limbs_leaving_frame=bool(meta.get("limbs_leaving_frame", False)))
+                       pose_style=pose_style)
 
 
 def can_write_video(segments: list[VideoSegment]) -> bool:
@@ -514,14 +518,14 @@ def _write_sample_video(out: Path, teacher: Teacher, autoencoder: Autoencoder, b
     outputs = []
     for segment in segments:
         _, pose, reference = render_segment(bank, segment, teacher.config.size,
-                                            limbs_leaving_frame=teacher.config.limbs_leaving_frame)
+                                            pose_style=teacher.config.pose_style)
         outputs.append(teacher_segment(teacher, autoencoder, pose, reference, steps, settings.frames, device))
     label = f"teacher ({steps} steps)"
     if can_write_video(segments):
         return write_video(out / VIDEO_FILE, bank, segments, outputs, label,
-                           limbs_leaving_frame=teacher.config.limbs_leaving_frame)
+                           pose_style=teacher.config.pose_style)
     return write_video_archive(out / VIDEO_ARCHIVE, segments, outputs, bank.fps, label,
-                               limbs_leaving_frame=teacher.config.limbs_leaving_frame)
+                               pose_style=teacher.config.pose_style)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,7 +59,7 @@ from training.data.motion_bank import MotionBank
 from training.data.reuse import BackgroundBatches, ReuseBuffer
 from training.data.torch_dataset import SyntheticClipDataset
 from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_uint8
-from training.models.config import PRESETS, StudentConfig
+from training.models.config import POSE_STYLE_FIELDS, PRESETS, StudentConfig
 from training.models.teacher import (
     Teacher,
     add_noise,
@@ -166,10 +166,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "autoencoder's widths are the autoencoder's)")
     parser.add_argument("--aligned-reference", action="store_true", help="add the reference's patch embedding to "
                         "every frame's tokens (StudentConfig.aligned_reference; a fresh start only)")
-    parser.add_argument("--limbs-leaving-frame", action=argparse.BooleanOptionalAction, default=None,
-                        help="pose maps with (or without) limbs leaving the frame (StudentConfig.limbs_leaving_frame; "
-                        "default: the preset's, or the checkpoint's; with --init it can be switched, and the teacher "
-                        "learns the new maps; with --resume it cannot)")
+    for name in POSE_STYLE_FIELDS:
+        parser.add_argument(f"--{name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=None,
+                            help=f"pose maps with (or without) StudentConfig.{name} (see PoseMapStyle; default: the "
+                            "preset's, or the checkpoint's; with --init it can be switched, and the teacher learns the "
+                            "new maps; with --resume it cannot)")
     parser.add_argument("--no-frame-positions", dest="frame_positions", action="store_false",
                         help="leave out the frames' place-in-clip embedding (StudentConfig.frame_positions; an "
                         "ablation, a fresh start only)")
@@ -217,6 +218,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _pose_style_changes(args: argparse.Namespace) -> dict[str, bool]:
+    """The pose-map style fields the command line sets (the others stay as the preset or checkpoint has them)."""
+    return {name: getattr(args, name) for name in POSE_STYLE_FIELDS if getattr(args, name) is not None}
+
+
 def _load_start(args: argparse.Namespace, device: torch.device,
                 autoencoder: StudentConfig) -> tuple[StudentConfig, Teacher, dict | None, RunState]:
     """The configuration, the teacher (weights loaded), the resume state (or None) and the run state
@@ -227,9 +233,10 @@ def _load_start(args: argparse.Namespace, device: torch.device,
         teacher = Teacher(config)
         teacher.load_state_dict(resume.state["teacher"])
         run = resume.state["run"]
-        if args.limbs_leaving_frame not in (None, config.limbs_leaving_frame):
-            raise ValueError(f"the run to resume was trained with limbs_leaving_frame={config.limbs_leaving_frame}; "
-                             "--resume continues it exactly. Use --init to switch the pose maps")
+        for name, value in _pose_style_changes(args).items():
+            if value != getattr(config, name):
+                raise ValueError(f"the run to resume was trained with {name}={getattr(config, name)}; --resume "
+                                 "continues it exactly. Use --init to switch the pose maps")
         return config, teacher.to(device), resume.state, RunState(run["step"], run["train_seconds"], run["fresh_clips"],
                                                                     run["trained_clips"], list(run["history"]))
     if args.init:
@@ -237,8 +244,9 @@ def _load_start(args: argparse.Namespace, device: torch.device,
         meta = checkpoint.meta
         state = RunState(int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)),
                          history=list(meta.get("history", [])))
-        if args.limbs_leaving_frame not in (None, teacher.config.limbs_leaving_frame):  # the same weights, new maps
-            switched = Teacher(teacher.config.with_(limbs_leaving_frame=args.limbs_leaving_frame))
+        switched_config = teacher.config.with_(**_pose_style_changes(args))
+        if switched_config != teacher.config:  # the same weights, new maps
+            switched = Teacher(switched_config)
             switched.load_state_dict(teacher.state_dict())
             teacher = switched
         return teacher.config, teacher.train().to(device), None, state
@@ -246,9 +254,7 @@ def _load_start(args: argparse.Namespace, device: torch.device,
                                         autoencoder_channels=autoencoder.autoencoder_channels,
                                         aligned_reference=args.aligned_reference,
                                         frame_positions=args.frame_positions)
-    if args.limbs_leaving_frame is not None:
-        config = config.with_(limbs_leaving_frame=args.limbs_leaving_frame)
-    return config, Teacher(config).to(device), None, RunState()
+    return config.with_(**_pose_style_changes(args)), Teacher(config).to(device), None, RunState()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sampler = ClipSampler(train_bank, "train", ClipConfig(length=args.frames, seed=args.seed * 1_000_003 + rank * 7919 + run.step))
     dataset = SyntheticClipDataset(sampler, size=config.size, num_clips=100_000_000, pose_maps=True,
-                                   limbs_leaving_frame=config.limbs_leaving_frame)
+                                   pose_style=config.pose_style)
     loader = DataLoader(dataset, batch_size=args.batch_clips, num_workers=args.workers, drop_last=True,
                         pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
                         prefetch_factor=2 if args.workers > 0 else None)  # 2 × 14 workers × 110 MB pinned

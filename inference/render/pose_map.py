@@ -6,14 +6,21 @@ brightness is scaled by its keypoints' confidence (MimicMotion's
 confidence-aware pose guidance). The same image is the IASA student's pose
 conditioning and the GUI's debug view.
 
-A point outside the frame has confidence 0 but keeps its position (the motion
-rig and the data paths keep it). With ``limbs_leaving_frame`` a limb or hand bone
-from a confident point to such a point is drawn too, cut by the frame's edge: the
-arm of a head-and-shoulders framing, whose elbow lies below the picture, then
-shows where it goes. Without it (the DWPose convention, and every pack trained
-before it) only limbs between two confident points are drawn. A model's
-``limbs_leaving_frame`` (``StudentConfig``, the pack manifest's model) says which
-maps it was trained on.
+A :class:`PoseMapStyle` adds what the DWPose style loses (the default,
+:data:`DWPOSE`, draws exactly that style, and every pack before session 9 was
+trained on it; a model's ``StudentConfig`` and its pack manifest's model say
+which style it was trained on):
+
+* ``limbs_leaving_frame``: a point outside the frame has confidence 0 but keeps
+  its position (the motion rig and the data paths keep it). A limb or hand bone
+  from a confident point to such a point is drawn too, cut by the frame's edge:
+  the arm of a head-and-shoulders framing, whose elbow lies below the picture,
+  then shows where it goes. DWPose draws only limbs between confident points.
+* ``face_contours``: the lips and the eyes are drawn as thin closed contours (the
+  outer lip, the inner lip around a filled mouth opening, each eye around a filled
+  eye opening) instead of dots. At 256 pixels DWPose's lip dots (5 pixels wide,
+  3 to 5 apart) run into one blob, in which an open "o" and a shut mouth look
+  alike.
 """
 
 from __future__ import annotations
@@ -21,11 +28,23 @@ from __future__ import annotations
 import colorsys
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from inference.keypoints import BODY_LIMBS, FACE, HAND_BONES, LEFT_HAND, RIGHT_HAND, UNDRIVEN
+from inference.keypoints import (
+    BODY_LIMBS,
+    FACE,
+    FACE_INNER_LIPS,
+    FACE_LEFT_EYE,
+    FACE_OUTER_LIPS,
+    FACE_RIGHT_EYE,
+    HAND_BONES,
+    LEFT_HAND,
+    RIGHT_HAND,
+    UNDRIVEN,
+)
 from inference.types import KeypointFrame, VideoFrame
 
 #: OpenPose's 18 body colours (RGB), one per joint and one per limb in drawing order.
@@ -47,18 +66,42 @@ _SHIFT = 4  # sub-pixel bits for anti-aliased cv2 drawing
 _ONE = 1 << _SHIFT
 _LIMBS = np.array(BODY_LIMBS)
 _BONES = np.array(HAND_BONES)
+#: Face contours (closed, iBUG-68 indices) with their line colour and the fill of their inside (None: no fill).
+_CONTOURS: tuple[tuple[tuple[int, ...], tuple[float, float, float], tuple[float, float, float] | None], ...] = (
+    (FACE_OUTER_LIPS, (255.0, 110.0, 110.0), None),
+    (FACE_INNER_LIPS, (110.0, 255.0, 255.0), (150.0, 0.0, 90.0)),
+    (FACE_RIGHT_EYE, (255.0, 255.0, 110.0), (0.0, 110.0, 150.0)),
+    (FACE_LEFT_EYE, (255.0, 255.0, 110.0), (0.0, 110.0, 150.0)),
+)
+_CONTOUR_POINTS = np.array(sorted({i for contour, _, _ in _CONTOURS for i in contour}))
+
+
+@dataclass(frozen=True)
+class PoseMapStyle:
+    """What a pose map adds to the DWPose style (see the module's doc); all off is DWPose's own."""
+
+    limbs_leaving_frame: bool = False
+    face_contours: bool = False
+
+
+#: The DWPose style: what every model before session 9 was trained on.
+DWPOSE = PoseMapStyle()
+#: Everything the pose map can show: the new models' style and the debug view's.
+FULL = PoseMapStyle(limbs_leaving_frame=True, face_contours=True)
 
 
 def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None, *,
-                  limbs_leaving_frame: bool = False) -> np.ndarray:
+                  style: PoseMapStyle = DWPOSE) -> np.ndarray:
     """Draw one frame's keypoints.
 
     Args:
         keypoints: float32 ``[134, 3]`` (x, y in 0..1 inside the frame, confidence).
         size: (width, height) of the image.
         out: optional uint8 ``[H, W, 3]`` buffer to draw into (cleared first).
-        limbs_leaving_frame: also draw limbs and hand bones from a confident point to a point outside the
-            frame (see the module's doc), as bright as if both ends had the confident end's confidence.
+        style: what to add to the DWPose style. With ``limbs_leaving_frame`` a limb or hand bone from a confident
+            point to a point outside the frame is as bright as if both ends had the confident end's confidence;
+            with ``face_contours`` a contour is as bright as its least confident point, and a contour with a point
+            below 0.01 is left out (its points are not drawn as dots either).
 
     Returns:
         uint8 RGB ``[H, W, 3]`` pose map on black.
@@ -72,12 +115,18 @@ def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray 
     xy = keypoints[:, :2] * np.array([width, height], dtype=np.float32)
     conf = keypoints[:, 2].copy()
     conf[UNDRIVEN] = 0.0
-    beyond = _beyond_frame(keypoints[:, :2]) if limbs_leaving_frame else np.zeros(len(conf), dtype=bool)
+    beyond = _beyond_frame(keypoints[:, :2]) if style.limbs_leaving_frame else np.zeros(len(conf), dtype=bool)
     beyond[UNDRIVEN] = False
     _draw_body(out, xy, conf, beyond, scale)
     for hand in (LEFT_HAND, RIGHT_HAND):
         _draw_hand(out, xy[hand], conf[hand], beyond[hand], scale)
-    _draw_face(out, xy[FACE], conf[FACE], scale)
+    if style.face_contours:
+        dots = np.ones(FACE.stop - FACE.start, dtype=bool)
+        dots[_CONTOUR_POINTS] = False
+        _draw_face(out, xy[FACE][dots], conf[FACE][dots], scale)
+        _draw_face_contours(out, xy[FACE], conf[FACE], scale)
+    else:
+        _draw_face(out, xy[FACE], conf[FACE], scale)
     return out
 
 
@@ -160,12 +209,26 @@ def _draw_face(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: floa
         cv2.circle(canvas, points[j], radius, (grey[j], grey[j], grey[j]), -1, cv2.LINE_AA, _SHIFT)
 
 
+def _draw_face_contours(canvas: np.ndarray, xy: np.ndarray, conf: np.ndarray, scale: float) -> None:
+    """The lips and eyes as closed anti-aliased contours, the mouth's and eyes' openings filled (over the dots)."""
+    thickness = max(1, int(round(2 * scale)))
+    for contour, line, fill in _CONTOURS:
+        index = np.array(contour)
+        weight = float(conf[index].min())
+        if weight <= 0.01:
+            continue
+        polygon = np.rint(xy[index].astype(np.float64) * _ONE).astype(np.int32)
+        if fill is not None:
+            cv2.fillPoly(canvas, [polygon], tuple(c * weight for c in fill), cv2.LINE_AA, _SHIFT)
+        cv2.polylines(canvas, [polygon], True, tuple(c * weight for c in line), thickness, cv2.LINE_AA, _SHIFT)
+
+
 class PoseMapRenderer:
     """Renders keypoint frames as DWPose-style pose maps (CPU, per frame).
 
     Optionally blends the pose map over a dimmed copy of the reference portrait,
-    which makes a useful debug view of how the motion sits on the portrait. Limbs
-    leaving the frame are drawn (``limbs_leaving_frame``) unless told otherwise.
+    which makes a useful debug view of how the motion sits on the portrait. It draws
+    in the :data:`FULL` style unless told otherwise.
     """
 
     name = "pose-map"
@@ -173,10 +236,10 @@ class PoseMapRenderer:
     chunk_size = 1
 
     def __init__(self, size: tuple[int, int] = (512, 512), *, overlay_reference: bool = False,
-                 limbs_leaving_frame: bool = True) -> None:
+                 style: PoseMapStyle = FULL) -> None:
         self.size = (int(size[0]), int(size[1]))
         self.overlay_reference = overlay_reference
-        self.limbs_leaving_frame = limbs_leaving_frame
+        self.style = style
         self._backdrop: np.ndarray | None = None
 
     def set_reference(self, portrait: np.ndarray) -> None:
@@ -192,7 +255,7 @@ class PoseMapRenderer:
     def render(self, frames: Sequence[KeypointFrame]) -> list[VideoFrame]:
         out = []
         for frame in frames:
-            rgb = draw_pose_map(frame.keypoints, self.size, limbs_leaving_frame=self.limbs_leaving_frame)
+            rgb = draw_pose_map(frame.keypoints, self.size, style=self.style)
             if self._backdrop is not None:
                 np.maximum(rgb, self._backdrop, out=rgb)
             out.append(

@@ -71,7 +71,7 @@ def test_a_student_with_the_aligned_reference_streams_what_torch_streams(tiny_al
     pack_path, student = tiny_aligned_pack
     pack = load_pack(pack_path)
     assert pack.manifest.model.aligned_reference and pack.manifest.model.latent_channels == 8
-    assert student.config.frame_positions and pack.manifest.model.limbs_leaving_frame
+    assert student.config.frame_positions and pack.manifest.model.pose_style == student.config.pose_style
     engine = StudentEngine(pack, provider="cpu", attention=attention, seed=3)
     reference = TorchStream(student.float().eval(), sparse=attention != "dense", seed=3)
     portrait = np.random.default_rng(2).integers(0, 256, (256, 256, 3), dtype=np.uint8)
@@ -91,23 +91,29 @@ def test_the_engine_draws_the_pose_maps_its_pack_was_trained_on(tiny_pack, tmp_p
     import shutil
 
     from inference.packs import MANIFEST
-    from inference.render.pose_map import draw_pose_map
+    from inference.render.pose_map import DWPOSE, FULL, PoseMapStyle, draw_pose_map
 
-    older = shutil.copytree(tiny_pack[0], tmp_path / "older")  # a pack trained before limbs leaving the frame
-    manifest = json.loads((older / MANIFEST).read_text())
-    del manifest["model"]["limbs_leaving_frame"]
-    (older / MANIFEST).write_text(json.dumps(manifest))
     window = with_an_arm_below_the_frame(presenter_clip(2))
-    for trained_with in (True, False):
-        pack = load_pack(tiny_pack[0] if trained_with else older)
-        assert pack.manifest.model.limbs_leaving_frame is trained_with
+    styles = [FULL, DWPOSE, PoseMapStyle(limbs_leaving_frame=True), PoseMapStyle(face_contours=True)]
+    for k, style in enumerate(styles):
+        folder = shutil.copytree(tiny_pack[0], tmp_path / f"pack{k}")
+        manifest = json.loads((folder / MANIFEST).read_text())
+        for name in ("limbs_leaving_frame", "face_contours"):  # absent: a pack trained before the field
+            manifest["model"].pop(name)
+            if getattr(style, name):
+                manifest["model"][name] = True
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+        pack = load_pack(folder)
+        assert pack.manifest.model.pose_style == style
         engine = StudentEngine(pack, provider="cpu", attention="sparse", seed=0)
         engine.set_reference(np.zeros((256, 256, 3), np.uint8))
         engine._prepare(window)
         drawn = engine.staging.views["pose"]
         for f, frame in enumerate(window):
-            assert np.array_equal(drawn[f], draw_pose_map(frame, (256, 256), limbs_leaving_frame=trained_with))
-        assert not np.array_equal(drawn[0], draw_pose_map(window[0], (256, 256), limbs_leaving_frame=not trained_with))
+            assert np.array_equal(drawn[f], draw_pose_map(frame, (256, 256), style=style))
+        for other in styles:
+            if other != style:
+                assert not np.array_equal(drawn[0], draw_pose_map(window[0], (256, 256), style=other))
 
 
 @pytest.mark.parametrize("attention", ["sparse", "dense"])

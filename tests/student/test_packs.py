@@ -74,17 +74,19 @@ def test_bad_manifests_are_named_field_by_field(pack_copy, change, message):
     assert snapshot(pack_copy) == before
 
 
-def test_the_pose_maps_a_pack_was_trained_on_are_read_from_its_model(pack_copy):
-    """``model.limbs_leaving_frame``: absent in packs made before it (trained without), a boolean otherwise."""
-    assert load_pack(pack_copy).manifest.model.limbs_leaving_frame  # the tiny preset's maps
+@pytest.mark.parametrize("field", ["limbs_leaving_frame", "face_contours"])
+def test_the_pose_maps_a_pack_was_trained_on_are_read_from_its_model(pack_copy, field):
+    """``model.limbs_leaving_frame`` and ``model.face_contours``: absent in packs made before them (trained
+    without), a boolean otherwise."""
+    assert getattr(load_pack(pack_copy).manifest.model, field)  # the tiny preset's maps
     data = json.loads((pack_copy / MANIFEST).read_text())
-    del data["model"]["limbs_leaving_frame"]
+    del data["model"][field]
     (pack_copy / MANIFEST).write_text(json.dumps(data))
-    assert not load_pack(pack_copy).manifest.model.limbs_leaving_frame
-    data["model"]["limbs_leaving_frame"] = "yes"
+    assert not getattr(load_pack(pack_copy).manifest.model, field)
+    data["model"][field] = "yes"
     (pack_copy / MANIFEST).write_text(json.dumps(data))
     before = snapshot(pack_copy)
-    with pytest.raises(ModelLoadError, match="limbs_leaving_frame"):
+    with pytest.raises(ModelLoadError, match=field):
         load_pack(pack_copy)
     assert snapshot(pack_copy) == before
 

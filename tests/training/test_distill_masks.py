@@ -45,7 +45,8 @@ def stream_inputs(student):
     config = student.config
     keypoints = presenter_clip(CHUNKS * config.chunk_frames)
     keypoints[6:8, :, 0] += 0.08  # a sideways step: the pose-similarity selection has to work
-    pose = torch.from_numpy(np.stack([draw_pose_map(k, (config.size, config.size)) for k in keypoints]))
+    pose = torch.from_numpy(np.stack([draw_pose_map(k, (config.size, config.size), style=config.pose_style)
+                                      for k in keypoints]))
     portrait = np.random.default_rng(1).integers(0, 256, (config.size, config.size, 3), dtype=np.uint8)
     return keypoints, pose, portrait
 
@@ -150,7 +151,8 @@ def test_clips_streamed_side_by_side_are_each_what_they_are_alone(student, strea
     other = keypoints.copy()
     other[:, :, 1] += 0.05  # a second clip whose poses (and so selections and masks) differ
     other[2:5, :, 0] -= 0.1
-    other_pose = torch.from_numpy(np.stack([draw_pose_map(k, (student.config.size,) * 2) for k in other]))
+    other_pose = torch.from_numpy(np.stack([draw_pose_map(k, (student.config.size,) * 2, style=student.config.pose_style)
+                                            for k in other]))
     clips = np.stack([keypoints, other])
     poses = torch.stack([pose, other_pose])
     transformer = student.transformer
@@ -194,7 +196,8 @@ def test_clip_attention_is_the_forward_pass_over_the_clips_region_layout(aligned
     config = preset("tiny").with_(chunk_frames=4, aligned_reference=aligned)
     transformer = randomize_(Student(config), seed=4).transformer.eval()
     keypoints = np.stack([presenter_clip(4), presenter_clip(12)[8:]])
-    pose = torch.from_numpy(np.stack([[draw_pose_map(k, (256, 256)) for k in clip] for clip in keypoints]))
+    pose = torch.from_numpy(np.stack([[draw_pose_map(k, (256, 256), style=config.pose_style) for k in clip]
+                                      for clip in keypoints]))
     generator = torch.Generator().manual_seed(0)
     latent = torch.randn(2, 4, 4, 32, 32, generator=generator)
     reference = torch.randn(2, 4, 32, 32, generator=generator)

@@ -48,14 +48,14 @@ def teacher() -> VideoTransformer:
 def clips(small_bank, autoencoder):  # noqa: F811 - the shared fixture
     """One 4-frame training clip on the device (CPU) with the teacher's local masks and keypoint region masks."""
     dataset = synthetic_clips(small_bank, "train", frames=4, size=256, clips=1, seed=0,
-                              limbs_leaving_frame=TEACHER.limbs_leaving_frame,
+                              pose_style=TEACHER.pose_style,
                               spec=spec_for(TEACHER, "local"), region_masks=True)
     return to_device(next(iter(DataLoader(dataset, batch_size=1))), autoencoder, torch.device("cpu"),
                      encode_frames=False)
 
 
 def _pose(keypoints: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.stack([[draw_pose_map(k, (256, 256), limbs_leaving_frame=TEACHER.limbs_leaving_frame)
+    return torch.from_numpy(np.stack([[draw_pose_map(k, (256, 256), style=TEACHER.pose_style)
                                        for k in clip] for clip in keypoints]))
 
 
@@ -76,7 +76,7 @@ def test_ode_pairs_have_the_right_shapes_and_the_sampler_is_deterministic(teache
     writer = ShardWriter(tmp_path, rank=0, info=info, clips_per_shard=1)
     writer.add(states, x0, keypoints, reference)
     writer.close()
-    pairs = OdePairs(tmp_path, size=256, limbs_leaving_frame=True)
+    pairs = OdePairs(tmp_path, size=256, pose_style=TEACHER.pose_style)
     item = pairs[0]
     assert len(pairs) == 1 and pairs.info == info
     assert item["states"].shape == (2, 4, 4, 32, 32) and item["x0"].shape == (4, 4, 32, 32)
@@ -86,10 +86,10 @@ def test_ode_pairs_have_the_right_shapes_and_the_sampler_is_deterministic(teache
 
 def test_ode_pairs_refuse_a_folder_without_shards(tmp_path):
     with pytest.raises(InputFileError, match="no ODE-pair shards"):
-        OdePairs(tmp_path, size=256, limbs_leaving_frame=True)
+        OdePairs(tmp_path, size=256, pose_style=TEACHER.pose_style)
     (tmp_path / "pairs_r0_00000.npz").write_bytes(b"not a shard")
     with pytest.raises(InputFileError, match="not a readable ODE-pair shard"):
-        OdePairs(tmp_path, size=256, limbs_leaving_frame=True)
+        OdePairs(tmp_path, size=256, pose_style=TEACHER.pose_style)
 
 
 def test_regression_lowers_its_loss_on_a_fixed_batch():

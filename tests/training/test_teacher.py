@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from inference.errors import InputFileError
+from inference.render.pose_map import DWPOSE, FULL
 from tests.synthetic.conftest import neutral, small_bank  # noqa: F401 - shared fixtures
 from training.checkpoints import CheckpointError, bf16_state_dict, save_checkpoint
 from training.data.motion_bank import MotionBank, StreamInfo
@@ -179,7 +180,7 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     assert report["heldout"]["closeups"]["file"] == "closeups.png" and (out / "closeups.png").is_file()
     own_frame = report["heldout"]["own_frame_attention"]  # a fresh teacher has frame positions
     assert len(own_frame) == preset("tiny").depth and all(np.isfinite(own_frame))
-    assert report["config"]["limbs_leaving_frame"] is True  # the preset's pose maps
+    assert report["config"]["limbs_leaving_frame"] and report["config"]["face_contours"]  # the preset's maps
     assert sum(f["frames"] for f in report["heldout"]["by_framing"].values()) == 4
     video = report["heldout"]["video"]
     assert video["frames"] == 40 and video["audio"] == ["speech demo-5"]
@@ -195,14 +196,14 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     assert train_teacher([*common, *quick, "--resume", str(out / "resume" / "teacher_resume")]) == 0
     resumed = json.loads((out / "metrics.json").read_text())
     assert resumed["steps"] > steps and resumed["history"][:steps] == report["history"]
-    switched = [*common, *quick, "--no-limbs-leaving-frame"]
+    switched = [*common, *quick, "--no-limbs-leaving-frame", "--no-face-contours"]
     assert train_teacher([*switched, "--resume", str(out / "resume" / "teacher_resume")]) == 1
     assert "Use --init to switch the pose maps" in capsys.readouterr().err
     assert json.loads((out / "metrics.json").read_text()) == resumed  # the refused resume changed nothing
     assert train_teacher([*switched, "--init", str(out / "teacher_ema")]) == 0
     continued = json.loads((out / "metrics.json").read_text())
     assert continued["steps"] > resumed["steps"] and len(continued["history"]) == continued["steps"]
-    assert continued["config"]["limbs_leaving_frame"] is False
+    assert not continued["config"]["limbs_leaving_frame"] and not continued["config"]["face_contours"]
 
 
 def test_a_fresh_teacher_with_the_aligned_reference_trains_with_pose_dropout_and_scores_guidance(
@@ -266,11 +267,11 @@ def test_the_video_archive_becomes_an_mp4_with_speech(tmp_path, heldout_bank):
     segment = VideoSegment(stream=1, speech="demo-5", identity_seed=7, frames=10)
     frames = [np.full((10, 256, 256, 3), 120, np.uint8)]
     archive = tmp_path / "sample_video.npz"
-    write_video_archive(archive, [segment], frames, 25.0, "teacher (25 steps)", limbs_leaving_frame=True)
+    write_video_archive(archive, [segment], frames, 25.0, "teacher (25 steps)", pose_style=FULL)
     info = video_from_archive(archive, heldout_bank)
     assert info["frames"] == 10 and info["audio"] == ["speech demo-5"] and (tmp_path / "sample.mp4").is_file()
     foreign = tmp_path / "foreign.npz"
-    write_video_archive(foreign, [VideoSegment(5, "demo-5", 7, 10)], frames, 25.0, "x", limbs_leaving_frame=False)
+    write_video_archive(foreign, [VideoSegment(5, "demo-5", 7, 10)], frames, 25.0, "x", pose_style=DWPOSE)
     with pytest.raises(InputFileError, match="not in this held-out bank"):
         video_from_archive(foreign, heldout_bank)
     (tmp_path / "broken.npz").write_bytes(b"nope")

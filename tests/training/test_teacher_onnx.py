@@ -49,7 +49,7 @@ def test_the_onnx_teacher_samples_what_torch_samples(exported, guidance):
 
     shape = (FRAMES, CONFIG.latent_channels, CONFIG.latent_size, CONFIG.latent_size)
     noise = torch.from_numpy(np.random.default_rng(7).standard_normal(shape, dtype=np.float32))[None]
-    pose = torch.from_numpy(np.stack([draw_pose_map(k, (CONFIG.size, CONFIG.size), limbs_leaving_frame=True)
+    pose = torch.from_numpy(np.stack([draw_pose_map(k, (CONFIG.size, CONFIG.size), style=CONFIG.pose_style)
                                      for k in keypoints]))[None]
     with torch.no_grad():
         reference = autoencoder.encode(rgb_from_uint8(torch.from_numpy(portrait)[None]))

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from inference import keypoints as kp
-from inference.render.pose_map import draw_pose_map
+from inference.render.pose_map import FULL, draw_pose_map
 from training.data.clips import ClipConfig, ClipSampler
 from training.data.motion_bank import MotionBank
 from training.data.personal_video import iter_frames
@@ -79,7 +79,7 @@ def synthetic_sheet(bank: MotionBank, rows: int = 6, size: int = 256, poses: int
                 tiles.append(_caption(sample.reference, "reference"))
             t = _pick_frame(sample.keypoints, p % 3)
             tiles.append(sample.frames[t])
-        tiles.append(_caption(draw_pose_map(sample.keypoints[t], (size, size), limbs_leaving_frame=True), "pose map"))
+        tiles.append(_caption(draw_pose_map(sample.keypoints[t], (size, size), style=FULL), "pose map"))
         tiles.append(_caption(overlay_regions(sample.frames[t], sample.masks[t]), "regions"))
         out.append(np.concatenate(tiles, axis=1))
     return np.concatenate(out, axis=0)
@@ -160,7 +160,7 @@ def personal_video_sheet(video: str | Path, dataset: str | Path, out: str | Path
     for i in picks:
         frame, keypoints, masks = shard.frames[i], shard.keypoints[i], shard.masks[i]
         pose = np.maximum((frame * 0.45).astype(np.uint8),
-                          draw_pose_map(keypoints, frame.shape[1::-1], limbs_leaving_frame=True))
+                          draw_pose_map(keypoints, frame.shape[1::-1], style=FULL))
         tiles = [_caption(frame, f"frame {shard.frame_index[i]}"), _caption(pose, "DWPose-134"),
                  _caption(overlay_regions(frame, masks), "regions")]
         rows.append([cv2.resize(t, (tile, tile), interpolation=cv2.INTER_AREA) for t in tiles])

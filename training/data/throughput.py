@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from inference.render.pose_map import draw_pose_map
+from inference.render.pose_map import FULL, draw_pose_map
 from training.data.clips import ClipConfig, ClipSampler
 from training.data.motion_bank import MotionBank
 from training.data.torch_dataset import SyntheticClipDataset, _item
@@ -74,7 +74,7 @@ def clip_costs(bank: MotionBank, frames: int, size: int, repeats: int = 5) -> li
         (f"render {frames} frames", _ms(lambda: presenter.render_sequence(keypoints), repeats)),
         ("render the reference", _ms(lambda: presenter.render(reference_keypoints), repeats)),
         (f"pose maps ({frames} + reference)",
-         _ms(lambda: [draw_pose_map(k, (size, size), limbs_leaving_frame=True)
+         _ms(lambda: [draw_pose_map(k, (size, size), style=FULL)
                       for k in (*keypoints, reference_keypoints)], repeats)),
         ("to tensors (no pose maps)", _ms(lambda: _item(sample.frames, sample.masks, sample.keypoints,
                                                         sample.reference, reference_keypoints, 0, 0, False), repeats)),
@@ -88,7 +88,7 @@ def clip_costs(bank: MotionBank, frames: int, size: int, repeats: int = 5) -> li
 def loader_rate(bank: MotionBank, frames: int, size: int, workers: int, batch_clips: int, seconds: float) -> float:
     """Clips per second a DataLoader of ``workers`` delivers (after its first batch), pose maps included."""
     dataset = SyntheticClipDataset(ClipSampler(bank, "train", ClipConfig(length=frames, seed=2)), size=size,
-                                   num_clips=10_000_000, limbs_leaving_frame=True)
+                                   num_clips=10_000_000, pose_style=FULL)
     loader = DataLoader(dataset, batch_size=batch_clips, num_workers=workers, prefetch_factor=4 if workers else None,
                         persistent_workers=workers > 0)
     batches = iter(loader)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from inference.render.pose_map import draw_pose_map
+from inference.render.pose_map import DWPOSE, PoseMapStyle, draw_pose_map
 from training.data.clips import ClipSampler
 from training.data.shards import Shard, list_shards, read_shard
 
@@ -50,7 +50,7 @@ def _one_thread() -> None:
 
 def _item(frames: np.ndarray, masks: np.ndarray, keypoints: np.ndarray, reference: np.ndarray,
           reference_keypoints: np.ndarray, identity: int, index: int, pose_maps: bool,
-          limbs_leaving_frame: bool = False) -> dict[str, torch.Tensor]:
+          pose_style: PoseMapStyle = DWPOSE) -> dict[str, torch.Tensor]:
     size = frames.shape[1]
     item = {
         "frames": torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))),
@@ -62,9 +62,9 @@ def _item(frames: np.ndarray, masks: np.ndarray, keypoints: np.ndarray, referenc
         "index": torch.tensor(index, dtype=torch.int64),
     }
     if pose_maps:
-        maps = np.stack([draw_pose_map(k, (size, size), limbs_leaving_frame=limbs_leaving_frame) for k in keypoints])
+        maps = np.stack([draw_pose_map(k, (size, size), style=pose_style) for k in keypoints])
         item["pose_maps"] = torch.from_numpy(np.ascontiguousarray(maps.transpose(0, 3, 1, 2)))
-        ref_map = draw_pose_map(reference_keypoints, (size, size), limbs_leaving_frame=limbs_leaving_frame)
+        ref_map = draw_pose_map(reference_keypoints, (size, size), style=pose_style)
         item["reference_pose_map"] = torch.from_numpy(np.ascontiguousarray(ref_map.transpose(2, 0, 1)))
     return item
 
@@ -77,19 +77,18 @@ class SyntheticClipDataset(Dataset):
         size: frame side in pixels.
         num_clips: the dataset's length; item ``i`` is clip ``i + epoch * num_clips``.
         pose_maps: also draw the pose maps.
-        limbs_leaving_frame: draw them with limbs leaving the frame (``StudentConfig.limbs_leaving_frame`` of the
-            network they are for).
+        pose_style: how to draw them (``StudentConfig.pose_style`` of the network they are for).
     """
 
     def __init__(self, sampler: ClipSampler, size: int = 256, num_clips: int = 100_000, pose_maps: bool = True,
-                 limbs_leaving_frame: bool = False) -> None:
+                 pose_style: PoseMapStyle = DWPOSE) -> None:
         if num_clips < 1:
             raise ValueError(f"num_clips must be at least 1, got {num_clips}")
         self.sampler = sampler
         self.size = int(size)
         self.num_clips = int(num_clips)
         self.pose_maps = pose_maps
-        self.limbs_leaving_frame = limbs_leaving_frame
+        self.pose_style = pose_style
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -106,7 +105,7 @@ class SyntheticClipDataset(Dataset):
         clip_index = index + self.epoch * self.num_clips
         sample = self.sampler.render(clip_index, self.size)
         return _item(sample.frames, sample.masks, sample.keypoints, sample.reference, sample.reference_keypoints,
-                     sample.spec.identity_seed, index, self.pose_maps, self.limbs_leaving_frame)
+                     sample.spec.identity_seed, index, self.pose_maps, self.pose_style)
 
 
 class ShardClipDataset(Dataset):

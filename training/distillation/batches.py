@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from inference.render.pose_map import PoseMapStyle
 from training.data.clips import ClipConfig, ClipSampler
 from training.data.keypoint_regions import region_masks_from_keypoints
 from training.data.motion_bank import MotionBank
@@ -59,15 +60,15 @@ class DistillationClips(Dataset):
 
 
 def synthetic_clips(bank: Path | MotionBank, split: str, *, frames: int, size: int, clips: int, seed: int,
-                    limbs_leaving_frame: bool, spec: ClipMaskSpec | None = None,
+                    pose_style: PoseMapStyle, spec: ClipMaskSpec | None = None,
                     region_masks: bool = False) -> DistillationClips:
     """``clips`` synthetic clips of ``frames`` frames at ``size`` px from a motion bank of ``split``
     ("train": training identities, or "heldout"), deterministic for a ``seed``; pose maps drawn as the networks
-    were trained (``limbs_leaving_frame``)."""
+    were trained (``pose_style``)."""
     motion = bank if isinstance(bank, MotionBank) else MotionBank.load(bank)
     sampler = ClipSampler(motion, split, ClipConfig(length=frames, seed=seed))
     dataset = SyntheticClipDataset(sampler, size=size, num_clips=clips, pose_maps=True,
-                                   limbs_leaving_frame=limbs_leaving_frame)
+                                   pose_style=pose_style)
     return DistillationClips(dataset, spec, region_masks)
 
 

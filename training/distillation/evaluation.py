@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from inference.render.pose_map import PoseMapStyle
 from training.distillation.batches import DeviceClips, synthetic_clips, to_device
 from training.distillation.clip_attention import ClipMaskSpec, clip_attention
 from training.distillation.rollout import StreamRollout, encode_reference, torch_noise
@@ -22,10 +23,10 @@ from training.models.transformer import VideoTransformer
 from training.teacher_eval import EVAL_SEED, EvalSettings, Scores
 
 
-def heldout_clips(bank: Path, *, frames: int, size: int, clips: int, limbs_leaving_frame: bool) -> DataLoader:
+def heldout_clips(bank: Path, *, frames: int, size: int, clips: int, pose_style: PoseMapStyle) -> DataLoader:
     """The held-out clips of the teacher's evaluation (same seed, same batches)."""
     return DataLoader(synthetic_clips(bank, "heldout", frames=frames, size=size, clips=clips, seed=EVAL_SEED,
-                                      limbs_leaving_frame=limbs_leaving_frame),
+                                      pose_style=pose_style),
                       batch_size=EvalSettings.batch, num_workers=0)
 
 

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from inference.errors import InputFileError
-from inference.render.pose_map import draw_pose_map
+from inference.render.pose_map import PoseMapStyle, draw_pose_map
 from training.distillation.batches import to_device
 from training.distillation.clip_attention import ClipMaskSpec, clip_attention
 from training.distillation.runtime import Budget, autocast
@@ -118,13 +118,13 @@ class OdePairs(Dataset):
 
     Item: ``states`` float32 ``[S, T, C, h, w]``, ``x0`` ``[T, C, h, w]``, ``keypoints`` ``[T, 134, 3]``,
     ``reference`` ``[C, h, w]``, ``pose`` uint8 ``[T, size, size, 3]``, drawn as the teacher that made the pairs
-    was trained (``limbs_leaving_frame``: its ``StudentConfig.limbs_leaving_frame``).
+    was trained (``pose_style``: its ``StudentConfig.pose_style``).
 
     Raises:
         InputFileError: no shards, a damaged shard, or shards made with different settings.
     """
 
-    def __init__(self, folder: str | Path, size: int, *, limbs_leaving_frame: bool) -> None:
+    def __init__(self, folder: str | Path, size: int, *, pose_style: PoseMapStyle) -> None:
         folder = Path(folder)
         paths = sorted(folder.glob("pairs_r*_*.npz"))
         if not paths:
@@ -145,15 +145,14 @@ class OdePairs(Dataset):
             self.info = info
         self.arrays = {k: np.concatenate(v) for k, v in arrays.items()}
         self.size = size
-        self.limbs_leaving_frame = limbs_leaving_frame
+        self.pose_style = pose_style
 
     def __len__(self) -> int:
         return len(self.arrays["x0"])
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         keypoints = self.arrays["keypoints"][index]
-        pose = np.stack([draw_pose_map(k, (self.size, self.size), limbs_leaving_frame=self.limbs_leaving_frame)
-                         for k in keypoints])
+        pose = np.stack([draw_pose_map(k, (self.size, self.size), style=self.pose_style) for k in keypoints])
         return {"states": torch.from_numpy(self.arrays["states"][index].astype(np.float32)),
                 "x0": torch.from_numpy(self.arrays["x0"][index].astype(np.float32)),
                 "keypoints": torch.from_numpy(keypoints), "reference": torch.from_numpy(self.arrays["reference"][index]),

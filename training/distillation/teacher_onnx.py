@@ -133,8 +133,7 @@ class OnnxTeacher:
         """Per-window inputs that stay the same over the steps: pose maps, token layout, mask."""
         config, spec = self.graphs.config, self.graphs.spec
         size = (config.size, config.size)
-        inputs = {"pose": np.stack([draw_pose_map(k, size, limbs_leaving_frame=config.limbs_leaving_frame)
-                                    for k in keypoints]),
+        inputs = {"pose": np.stack([draw_pose_map(k, size, style=config.pose_style) for k in keypoints]),
                   "noise": np.zeros((self.window, config.latent_channels, config.latent_size, config.latent_size),
                                     dtype=self.dtype)}
         if spec.sparse:

@@ -6,8 +6,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from inference.packs import AUTOENCODER_FACTOR, StudentModel
+from inference.render.pose_map import PoseMapStyle
 from inference.render.student.masks import TokenGrid
 from inference.render.student.sampling import validate_timesteps
+
+#: The configuration fields that make up its :class:`~inference.render.pose_map.PoseMapStyle` (same names).
+POSE_STYLE_FIELDS = tuple(f.name for f in fields(PoseMapStyle))
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class StudentConfig:
             session-8 teacher's squared error per arm pixel 14 times, per torso pixel 16 times higher in frames whose
             elbows were outside than in those whose elbows were inside (training/runs.md). Not an architecture field:
             a network trained on one kind of map loads with the other, but has to learn it.
+        face_contours: the pose maps draw the lips and eyes as contours around their filled openings instead of
+            dots (:class:`inference.render.pose_map.PoseMapStyle`): at 256 pixels the lip dots run into one blob
+            in which an open "o" and a shut mouth look alike. Not an architecture field either.
         chunk_frames: frames generated together (the student's chunk; the teacher's clip).
         cache_frames: past frames kept (M); top_k: past frames attended (K); keep_recent: of those,
             always the newest.
@@ -55,6 +62,7 @@ class StudentConfig:
     aligned_reference: bool = False
     frame_positions: bool = False
     limbs_leaving_frame: bool = False
+    face_contours: bool = False
     block_size: int = 64
     chunk_frames: int = 2
     cache_frames: int = 16
@@ -72,6 +80,11 @@ class StudentConfig:
             raise ValueError("need keep_recent <= top_k <= cache_frames")
         validate_timesteps(self.timesteps)
         self.grid  # noqa: B018 - validates the block size against the token count
+
+    @property
+    def pose_style(self) -> PoseMapStyle:
+        """How this network's pose maps are drawn."""
+        return PoseMapStyle(**{name: getattr(self, name) for name in POSE_STYLE_FIELDS})
 
     @property
     def latent_size(self) -> int:
@@ -94,7 +107,8 @@ class StudentConfig:
         """The architecture numbers a pack manifest carries."""
         return StudentModel(latent_channels=self.latent_channels, patch=self.patch, width=self.width,
                             depth=self.depth, heads=self.heads, pooled_reference=self.pooled_reference,
-                            aligned_reference=self.aligned_reference, limbs_leaving_frame=self.limbs_leaving_frame)
+                            aligned_reference=self.aligned_reference, limbs_leaving_frame=self.limbs_leaving_frame,
+                            face_contours=self.face_contours)
 
     def with_(self, **changes: object) -> StudentConfig:
         return replace(self, **changes)
@@ -124,12 +138,12 @@ class StudentConfig:
 #: autoencoder, the motion banks and the source tree, in the 64 MiB carried into the next call).
 PRESETS: dict[str, StudentConfig] = {
     "tiny": StudentConfig(size=256, autoencoder_channels=(8, 8, 16, 16), pose_channels=(8, 8, 16), width=128, depth=2,
-                          heads=2, cache_frames=4, top_k=2, chunk_frames=2, limbs_leaving_frame=True),
+                          heads=2, cache_frames=4, top_k=2, chunk_frames=2, limbs_leaving_frame=True, face_contours=True),
     "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4, frame_positions=True,
-                             limbs_leaving_frame=True),
+                             limbs_leaving_frame=True, face_contours=True),
     "paper": StudentConfig(size=512, width=1024, depth=16, heads=16, cache_frames=16, top_k=4),
     "teacher": StudentConfig(size=256, width=448, depth=6, heads=7, chunk_frames=16, cache_frames=16, top_k=4,
-                             frame_positions=True, limbs_leaving_frame=True),
+                             frame_positions=True, limbs_leaving_frame=True, face_contours=True),
 }
 
 

@@ -76,8 +76,7 @@ class TorchStream:
         config = self.config
         plan = self.planner.plan(keypoints, self.next_index)
         self.plans.append(plan)
-        pose = torch.from_numpy(np.stack([draw_pose_map(k, (config.size, config.size),
-                                                         limbs_leaving_frame=config.limbs_leaving_frame)
+        pose = torch.from_numpy(np.stack([draw_pose_map(k, (config.size, config.size), style=config.pose_style)
                                            for k in keypoints]))
         depth = config.depth
         past = [[self.slots[s][layer] for s in plan.position_slots if s is not None] for layer in range(depth)]

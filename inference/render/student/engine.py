@@ -520,7 +520,7 @@ class StudentEngine:
         views = self.staging.views
         size = self.manifest.resolution
         for f, frame in enumerate(keypoints):
-            draw_pose_map(frame, size, out=views["pose"][f], limbs_leaving_frame=self.manifest.model.limbs_leaving_frame)
+            draw_pose_map(frame, size, out=views["pose"][f], style=self.manifest.model.pose_style)
         timings.pose_maps = time.perf_counter() - mark
 
         mark = time.perf_counter()
