@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class StudentModel:
     @property
     def pose_style(self) -> PoseMapStyle:
         """How the engine draws this student's pose maps."""
-        return PoseMapStyle(limbs_leaving_frame=self.limbs_leaving_frame, face_contours=self.face_contours)
+        return PoseMapStyle(**{f.name: getattr(self, f.name) for f in fields(PoseMapStyle)})
 
     @property
     def head_dim(self) -> int:
@@ -161,8 +161,7 @@ class PackManifest:
                              heads=model_reader.integer("heads", minimum=1),
                              pooled_reference=model_reader.boolean("pooled_reference"),
                              aligned_reference=model_reader.boolean("aligned_reference", default=False),
-                             limbs_leaving_frame=model_reader.boolean("limbs_leaving_frame", default=False),
-                             face_contours=model_reader.boolean("face_contours", default=False))
+                             **{f.name: model_reader.boolean(f.name, default=False) for f in fields(PoseMapStyle)})
         manifest = PackManifest(
             name=reader.string("name"), version=reader.string("version"),
             resolution=reader.pair("resolution"), fps=reader.number("fps", minimum=1.0),

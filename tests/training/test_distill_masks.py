@@ -151,8 +151,8 @@ def test_clips_streamed_side_by_side_are_each_what_they_are_alone(student, strea
     other = keypoints.copy()
     other[:, :, 1] += 0.05  # a second clip whose poses (and so selections and masks) differ
     other[2:5, :, 0] -= 0.1
-    other_pose = torch.from_numpy(np.stack([draw_pose_map(k, (student.config.size,) * 2, style=student.config.pose_style)
-                                            for k in other]))
+    size = (student.config.size,) * 2
+    other_pose = torch.from_numpy(np.stack([draw_pose_map(k, size, style=student.config.pose_style) for k in other]))
     clips = np.stack([keypoints, other])
     poses = torch.stack([pose, other_pose])
     transformer = student.transformer

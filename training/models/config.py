@@ -107,8 +107,7 @@ class StudentConfig:
         """The architecture numbers a pack manifest carries."""
         return StudentModel(latent_channels=self.latent_channels, patch=self.patch, width=self.width,
                             depth=self.depth, heads=self.heads, pooled_reference=self.pooled_reference,
-                            aligned_reference=self.aligned_reference, limbs_leaving_frame=self.limbs_leaving_frame,
-                            face_contours=self.face_contours)
+                            aligned_reference=self.aligned_reference, **asdict(self.pose_style))
 
     def with_(self, **changes: object) -> StudentConfig:
         return replace(self, **changes)
@@ -138,7 +137,8 @@ class StudentConfig:
 #: autoencoder, the motion banks and the source tree, in the 64 MiB carried into the next call).
 PRESETS: dict[str, StudentConfig] = {
     "tiny": StudentConfig(size=256, autoencoder_channels=(8, 8, 16, 16), pose_channels=(8, 8, 16), width=128, depth=2,
-                          heads=2, cache_frames=4, top_k=2, chunk_frames=2, limbs_leaving_frame=True, face_contours=True),
+                          heads=2, cache_frames=4, top_k=2, chunk_frames=2, limbs_leaving_frame=True,
+                          face_contours=True),
     "bundled": StudentConfig(size=256, width=768, depth=12, heads=12, cache_frames=16, top_k=4, frame_positions=True,
                              limbs_leaving_frame=True, face_contours=True),
     "paper": StudentConfig(size=512, width=1024, depth=16, heads=16, cache_frames=16, top_k=4),
