@@ -67,8 +67,8 @@ FOCUS: dict[str, int] = {
 SHEET_ROWS = 6
 CLOSEUP_TILE = 128
 #: (label, keypoints, frame kind of :func:`_pick_frame`, least side of the cut in pixels at 256)
-_CLOSEUPS = (("mouth", kp.FACE_OUTER_LIPS, 0, 36), ("right hand", kp.RIGHT_HAND, 1, 48),
-             ("left hand", kp.LEFT_HAND, 1, 48))
+_CLOSEUPS = (("mouth", np.array([kp.face_index(i) for i in kp.FACE_OUTER_LIPS]), 0, 36),
+             ("right hand", kp.RIGHT_HAND, 1, 48), ("left hand", kp.LEFT_HAND, 1, 48))
 PNG_LIMIT = 1_900_000
 VIDEO_ARCHIVE = "sample_video.npz"
 VIDEO_FILE = "sample.mp4"
@@ -177,13 +177,11 @@ def _sheet_row(reference: np.ndarray, pose: np.ndarray, truth: np.ndarray, outpu
     return np.concatenate(tiles, axis=1)
 
 
-def closeup_cut(keypoints: np.ndarray, points: slice | tuple[int, ...], size: int,
+def closeup_cut(keypoints: np.ndarray, points: slice | np.ndarray, size: int,
                 least: float) -> tuple[int, int, int] | None:
     """The square ``(x, y, side)`` (pixels, may reach past the frame) around ``points`` of one frame's keypoints
     ``[134, 3]``: 1.5 times their extent, at least ``least`` × size / 256; None if none of them is confident and
     inside the frame."""
-    if isinstance(points, tuple):
-        points = np.array([kp.FACE.start + i for i in points])
     xy, conf = keypoints[points, :2], keypoints[points, 2]
     seen = (conf > 0.3) & (xy >= 0).all(axis=1) & (xy <= 1).all(axis=1)
     if not seen.any():

@@ -73,7 +73,9 @@ _CONTOURS: tuple[tuple[tuple[int, ...], tuple[float, float, float], tuple[float,
     (FACE_RIGHT_EYE, (255.0, 255.0, 110.0), (0.0, 110.0, 150.0)),
     (FACE_LEFT_EYE, (255.0, 255.0, 110.0), (0.0, 110.0, 150.0)),
 )
-_CONTOUR_POINTS = np.array(sorted({i for contour, _, _ in _CONTOURS for i in contour}))
+#: Which face points stay dots when the contours are drawn (the others are the contours' points).
+_FACE_DOTS = np.ones(FACE.stop - FACE.start, dtype=bool)
+_FACE_DOTS[[i for contour, _, _ in _CONTOURS for i in contour]] = False
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,7 @@ def draw_pose_map(keypoints: np.ndarray, size: tuple[int, int], out: np.ndarray 
     for hand in (LEFT_HAND, RIGHT_HAND):
         _draw_hand(out, xy[hand], conf[hand], beyond[hand], scale)
     if style.face_contours:
-        dots = np.ones(FACE.stop - FACE.start, dtype=bool)
-        dots[_CONTOUR_POINTS] = False
-        _draw_face(out, xy[FACE][dots], conf[FACE][dots], scale)
+        _draw_face(out, xy[FACE][_FACE_DOTS], conf[FACE][_FACE_DOTS], scale)
         _draw_face_contours(out, xy[FACE], conf[FACE], scale)
     else:
         _draw_face(out, xy[FACE], conf[FACE], scale)
