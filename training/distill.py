@@ -63,8 +63,8 @@ from training.distillation.packaging import (
     student_module,
 )
 from training.distillation.regression import regression_loss
-from training.distillation.weights import check_latent_space, load_transformer, save_student, student_from
-from training.models.autoencoder import Autoencoder, load_autoencoder
+from training.distillation.weights import load_transformer, save_student, student_from
+from training.models.autoencoder import Autoencoder, check_latent_space, latent_space, load_autoencoder
 from training.models.config import PRESETS, StudentConfig
 from training.models.teacher import load_teacher
 from training.models.transformer import VideoTransformer
@@ -216,7 +216,7 @@ def run_ode_pairs(args: argparse.Namespace, run: runtime.Runtime) -> int:
     mask = _teacher_mask(checkpoint.meta, args.mask)
     spec = spec_for(config, mask, causal=checkpoint.meta.get("attention", {}).get("causal", False))
     info = PairsInfo(timesteps=_timesteps(args.timesteps), teacher_steps=args.steps, teacher_mask=mask,
-                     teacher_sha256=checkpoint.sha256, autoencoder_sha256=ae_checkpoint.sha256)
+                     teacher_sha256=checkpoint.sha256, autoencoder_sha256=latent_space(ae_checkpoint))
     writer = ShardWriter(args.out, run.rank, info)
     frames = args.frames or config.chunk_frames
     dataset = synthetic_clips(args.bank, "train", frames=frames, size=config.size, clips=args.clips,
@@ -286,7 +286,7 @@ def run_regress(args: argparse.Namespace, run: runtime.Runtime) -> int:
             log.step(state.step, state.budget.total, {"loss": loss, "grad_norm": grad_norm,
                                                       "lr": state.lr, "epoch": epoch}, force=state.step == 1)
         epoch += 1
-    state.finish(args, run, log, autoencoder, ae_checkpoint.sha256, stage="regress", frames=frames,
+    state.finish(args, run, log, autoencoder, latent_space(ae_checkpoint), stage="regress", frames=frames,
                  extra={"init": how, "pairs": len(pairs), "teacher_sha256": teacher_checkpoint.sha256,
                         "epochs": epoch})
     return 0
@@ -341,7 +341,7 @@ def run_dmd(args: argparse.Namespace, run: runtime.Runtime) -> int:
         feed.close()
     extra = {"teacher_sha256": teacher_checkpoint.sha256, "teacher_mask": mask, "student_init": str(args.student),
              "settings": settings.__dict__, "region_weights": weights.__dict__}
-    state.finish(args, run, log, autoencoder, ae_checkpoint.sha256, stage="dmd", frames=frames, extra=extra)
+    state.finish(args, run, log, autoencoder, latent_space(ae_checkpoint), stage="dmd", frames=frames, extra=extra)
     return 0
 
 

@@ -44,8 +44,7 @@ from training.distillation import runtime
 from training.distillation.batches import MASK_KEYS, loader, synthetic_clips
 from training.distillation.clip_attention import MASKS, ClipAttention, spec_for
 from training.distillation.evaluation import evaluate, heldout_clips, write_sheet
-from training.distillation.weights import check_latent_space
-from training.models.autoencoder import load_autoencoder
+from training.models.autoencoder import check_latent_space, latent_space, load_autoencoder
 from training.models.teacher import Teacher, add_noise, load_teacher, sample_times, save_teacher, velocity_loss
 from training.train_teacher import EMA, prepare_clips
 
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {"mask": args.mask, "causal": args.causal, "top_k": config.top_k, "frames": frames,
                                  "eval_steps": args.eval_steps, "eval_clips": args.eval_clips,
                                  "teacher": {"checkpoint": str(args.teacher), "sha256": teacher_checkpoint.sha256},
-                                 "autoencoder_sha256": ae_checkpoint.sha256}
+                                 "autoencoder_sha256": latent_space(ae_checkpoint)}
     sheets = []
     if run.is_main and args.eval_clips and not args.skip_before and resume is None:
         for name, mask in (("before_dense", "dense"), ("before_sparse_untrained", args.mask)):

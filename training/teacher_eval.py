@@ -17,8 +17,9 @@ Files (each small enough to come back from the GPU machine):
 
 * ``samples.png`` (< 2 MB): one held-out clip per row: the reference, then for the frame with the widest
   mouth and the frame with the highest hand: pose map, truth, teacher, error × 4;
-* ``closeups.png``: the same clips' mouth (at the widest mouth) and hands (at the highest hand), truth beside
-  teacher, cut around their keypoints and enlarged with nearest-neighbour pixels, to judge teeth and fingers;
+* ``closeups.png``: the same clips' mouth (at the widest mouth) and hands (at the highest hand): truth, the
+  autoencoder's reconstruction of it (the best the teacher's latents can show) and teacher, cut around their
+  keypoints and enlarged with nearest-neighbour pixels, to judge teeth and fingers;
 * ``sample.mp4``: reference | pose map | truth | teacher, at 25 fps, with the held-out speech (H.264 + AAC
   through :class:`inference.sinks.mp4.Mp4Sink`); written where PyAV and the speech files are. Elsewhere
   (the GPU machine has no PyAV) ``sample_video.npz`` holds the teacher's frames as JPEG and what they
@@ -33,6 +34,7 @@ import importlib.util
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,7 +53,7 @@ from training.data.sheets import _pick_frame, save_png
 from training.data.speech import read_blocks, speech_clips
 from training.data.torch_dataset import SyntheticClipDataset
 from training.metrics import flicker, psnr, region_mae, ssim
-from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_uint8, rgb_to_uint8
+from training.models.autoencoder import Autoencoder, check_latent_space, load_autoencoder, rgb_from_uint8, rgb_to_uint8
 from training.models.teacher import Teacher, add_noise, euler_sample, load_teacher
 from training.synthetic.identity import sample_identity
 from training.synthetic.presenter import SyntheticPresenter
@@ -202,20 +204,23 @@ def _cut(frame: np.ndarray, box: tuple[int, int, int] | None) -> np.ndarray:
     return cv2.resize(crop, (CLOSEUP_TILE, CLOSEUP_TILE), interpolation=cv2.INTER_NEAREST)
 
 
-def _closeup_row(truth: np.ndarray, output: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    """One clip's close-ups: for the mouth and each hand, truth then teacher (black where the part is out of view)."""
+def _closeup_row(truth: np.ndarray, reconstruction: np.ndarray, output: np.ndarray,
+                 keypoints: np.ndarray) -> np.ndarray:
+    """One clip's close-ups: for the mouth and each hand, truth, the autoencoder's reconstruction, then teacher
+    (black where the part is out of view)."""
     tiles = []
     for _, points, kind, least in _CLOSEUPS:
         t = _pick_frame(keypoints, kind)
         box = closeup_cut(keypoints[t], points, truth.shape[1], least)
-        tiles += [_cut(truth[t], box), _cut(output[t], box)]
+        tiles += [_cut(frames[t], box) for frames in (truth, reconstruction, output)]
     return np.concatenate(tiles, axis=1)
 
 
 @torch.no_grad()
 def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
-             device: torch.device) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
-    """Score the teacher on held-out clips.
+             device: torch.device, on_clips: Callable[[int], None] | None = None,
+             ) -> tuple[dict[str, object], np.ndarray, np.ndarray]:
+    """Score the teacher on held-out clips; ``on_clips(n)`` is told after each batch of ``n`` clips.
 
     Returns:
         (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip,
@@ -249,7 +254,8 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
         with _autocast(device):
             latent = autoencoder.encode(truth.flatten(0, 1)).float().unflatten(0, (clips, length))
             reference = autoencoder.encode(reference_rgb).float()
-            ceiling.add(_decode(autoencoder, latent), truth, masks)
+            reconstruction = _decode(autoencoder, latent)
+            ceiling.add(reconstruction, truth, masks)
         floor.add(reference_rgb[:, None].expand_as(truth), truth, masks)
         if not own_frame and length > 1:
             with _autocast(device):
@@ -271,11 +277,14 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
             truth_frames = frames[i].permute(0, 2, 3, 1).cpu().numpy()
             rows.append(_sheet_row(batch["reference"][i].permute(1, 2, 0).numpy(), pose[i].cpu().numpy(),
                                    truth_frames, main, batch["keypoints"][i].numpy()))
-            closeups.append(_closeup_row(truth_frames, main, batch["keypoints"][i].numpy()))
+            closeups.append(_closeup_row(truth_frames, rgb_to_uint8(reconstruction[i]).cpu().numpy(), main,
+                                         batch["keypoints"][i].numpy()))
+        if on_clips is not None:
+            on_clips(clips)
     labels = ["reference"] + [f"{what} ({frame})" for frame in ("widest mouth", "highest hand")
                               for what in ("pose", "truth", f"teacher {settings.steps[0]}", "error x4")]
     sheet = np.concatenate([_label_strip(labels, size), *rows], axis=0)
-    closeup_labels = [f"{part}: {what}" for part, _, _, _ in _CLOSEUPS for what in ("truth", "teacher")]
+    closeup_labels = [f"{part}: {what}" for part, _, _, _ in _CLOSEUPS for what in ("truth", "AE", "teacher")]
     closeup_sheet = np.concatenate([_label_strip(closeup_labels, CLOSEUP_TILE, scale=0.4), *closeups], axis=0)
     figures: dict[str, object] = {
         "clips": settings.clips, "frames_per_clip": settings.frames, "seed": EVAL_SEED,
@@ -491,11 +500,11 @@ def can_write_video(segments: list[VideoSegment]) -> bool:
 
 
 def write_evaluation(out: Path, teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
-                     device: torch.device) -> dict[str, object]:
-    """Evaluate, write ``samples.png``, ``closeups.png`` and the video (MP4, or its archive) into ``out``; returns
-    the figures."""
+                     device: torch.device, on_clips: Callable[[int], None] | None = None) -> dict[str, object]:
+    """Evaluate (``on_clips`` as in :func:`evaluate`), write ``samples.png``, ``closeups.png`` and the video (MP4,
+    or its archive) into ``out``; returns the figures."""
     out.mkdir(parents=True, exist_ok=True)
-    figures, sheet, closeups = evaluate(teacher, autoencoder, bank, settings, device)
+    figures, sheet, closeups = evaluate(teacher, autoencoder, bank, settings, device, on_clips)
     save_png(out / "samples.png", sheet, max_bytes=PNG_LIMIT)
     save_png(out / CLOSEUPS_FILE, closeups, max_bytes=PNG_LIMIT)
     figures["sheet"] = {"file": "samples.png", "bytes": (out / "samples.png").stat().st_size}
@@ -554,16 +563,15 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         teacher, checkpoint = load_teacher(args.teacher, device)
         autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, device)
-        expected = checkpoint.meta.get("autoencoder_sha256")
-        if expected and expected != ae_checkpoint.sha256:
-            raise InputFileError(args.autoencoder, "is not the autoencoder this teacher was trained with (its "
-                                 "checksum differs from the teacher's record)", "Give the autoencoder_weights of "
-                                 "the teacher's run")
+        check_latent_space(checkpoint.meta, ae_checkpoint, "teacher")
         steps = tuple(int(s) for s in args.steps.split(",") if s.strip())
         settings = EvalSettings(clips=args.clips, frames=args.frames or teacher.config.chunk_frames, steps=steps,
                                 guidance=parse_guidance(args.guidance), workers=args.workers,
                                 video_segments=args.video_segments)
-        figures = write_evaluation(args.out, teacher, autoencoder, bank, settings, device)
+        from tqdm import tqdm  # the CLI's bar only: training runs on the GPU machine log instead
+
+        with tqdm(total=settings.clips, unit="clip", desc="evaluating", file=sys.stderr) as bar:
+            figures = write_evaluation(args.out, teacher, autoencoder, bank, settings, device, bar.update)
     except (PodiumError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,11 @@ truth, reconstruction, error×4).
 
 Loss: L1 + 0.2·(1 − SSIM), with the mouth and both hands weighted ``--region-weight`` times more, so the
 parts viewers watch are reconstructed first.
+
+``--decoder-only`` (with ``--resume``) fine-tunes the decoder alone: the encoder and the latent scale stay as they
+were, so every teacher and student trained on the resumed autoencoder's latents works with the result. Its
+checkpoint records that latent space (``meta["latent_space"]``, see
+:func:`training.models.autoencoder.latent_space`), which the training and evaluation commands check.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from training.data.clips import ClipConfig, ClipSampler
 from training.data.motion_bank import MotionBank
 from training.data.torch_dataset import SyntheticClipDataset
 from training.metrics import psnr, region_mae, ssim
-from training.models.autoencoder import Autoencoder, autoencoder_meta, rgb_from_uint8, rgb_to_uint8
+from training.models.autoencoder import Autoencoder, autoencoder_meta, latent_space, rgb_from_uint8, rgb_to_uint8
 from training.models.config import PRESETS
 from training.synthetic.regions import REGION_BITS
 
@@ -46,14 +51,18 @@ EVAL_CLIPS = 48
 
 
 class Reconstruct(torch.nn.Module):
-    """Encoder then decoder, as one module (what DistributedDataParallel wraps)."""
+    """Encoder then decoder, as one module (what DistributedDataParallel wraps); with ``frozen_encoder`` the
+    encoder runs without gradients."""
 
-    def __init__(self, model: Autoencoder) -> None:
+    def __init__(self, model: Autoencoder, frozen_encoder: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.frozen_encoder = frozen_encoder
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        return self.model.decoder(self.model.encoder(rgb))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoder):
+            latent = self.model.encoder(rgb)
+        return self.model.decoder(latent)
 
 
 def region_weights(masks: torch.Tensor, weight: float) -> torch.Tensor:
@@ -155,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     parser.add_argument("--resume", type=Path, help="checkpoint to continue from: autoencoder.pt (everything) or "
                         "the autoencoder_weights checkpoint (weights only)")
+    parser.add_argument("--decoder-only", action="store_true", help="with --resume: train the decoder alone; the "
+                        "encoder and latent scale stay, so networks trained on the resumed latents keep working")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -170,11 +181,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.latent_channels is not None and args.latent_channels < 1:
         parser.error(f"--latent-channels must be at least 1, got {args.latent_channels}")
+    if args.decoder_only and not args.resume:
+        parser.error("--decoder-only fine-tunes an autoencoder's decoder: give the autoencoder with --resume")
     state = resumed = None
+    parent_space = None  # a decoder-only run: the latent space it keeps
     if args.resume and args.resume.suffix == ".pt":
         state = torch.load(args.resume, map_location=device)
+        parent_space = state.get("latent_space")
+        if args.decoder_only != (parent_space is not None):
+            parser.error(f"{args.resume} is {'a decoder-only fine-tune' if parent_space else 'a whole-network run'}: "
+                         f"continue it {'with' if parent_space else 'without'} --decoder-only (or start a decoder-only "
+                         "fine-tune from its autoencoder_weights)")
     elif args.resume:  # weights only (training.checkpoints parts): optimiser, warm-up and schedule start afresh
         resumed = load_checkpoint(args.resume)
+        parent_space = latent_space(resumed) if args.decoder_only else None
     config = PRESETS[args.preset]
     trained_with = (state.get("latent_channels", config.latent_channels) if state is not None else
                     resumed.meta["config"]["latent_channels"] if resumed is not None else None)
@@ -184,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     config = config.with_(latent_channels=trained_with or args.latent_channels or config.latent_channels)
     size = config.size
     model = Autoencoder(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    model.encoder.requires_grad_(not args.decoder_only)
+    trainable = model.decoder.parameters() if args.decoder_only else model.parameters()
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     step, elapsed_before, history = 0, 0.0, []
     if state is not None:
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
@@ -192,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         step, elapsed_before, history = state["step"], state["elapsed"], state.get("history", [])
     elif resumed is not None:
         model.load_state_dict({k: v.float() for k, v in resumed.state["model"].items()})
-    reconstruct = Reconstruct(model)
+    reconstruct = Reconstruct(model, frozen_encoder=args.decoder_only)
     trained = (torch.nn.parallel.DistributedDataParallel(reconstruct, device_ids=[device.index]) if distributed
                else reconstruct)
 
@@ -241,17 +263,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if rank == 0:
         metrics, sheet = evaluate(model, eval_loader, device)
-        model.latent_scale.fill_(1.0 / max(metrics["latent_std"], 1e-6))
+        if not args.decoder_only:  # a decoder-only run keeps the latent space, scale included
+            model.latent_scale.fill_(1.0 / max(metrics["latent_std"], 1e-6))
         timing = decoder_time_ms(model, size, device)
         args.out.mkdir(parents=True, exist_ok=True)
         weights = bf16_state_dict(model)
         torch.save({"preset": args.preset, "latent_channels": config.latent_channels, "model": weights,
                     "optimizer": optimizer.state_dict(), "step": step,
-                    "elapsed": elapsed_before + train_seconds, "history": history}, args.out / "autoencoder.pt")
+                    "elapsed": elapsed_before + train_seconds, "history": history, "latent_space": parent_space},
+                   args.out / "autoencoder.pt")
+        kept = {"latent_space": parent_space} if parent_space else {}
         save_checkpoint(args.out, "autoencoder_weights", {"model": weights},
-                        meta=autoencoder_meta(config, preset=args.preset, step=step, heldout=metrics))
+                        meta=autoencoder_meta(config, preset=args.preset, step=step, heldout=metrics, **kept))
         report = {"preset": args.preset, "size": size, "steps": step, "train_seconds": elapsed_before + train_seconds,
-                  "frames_seen": frames_seen, "gpus": world,
+                  "frames_seen": frames_seen, "gpus": world, "decoder_only": args.decoder_only, **kept,
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "parameters": sum(p.numel() for p in model.parameters()),
                   "args": {k: str(v) for k, v in vars(args).items() if k != "out"}, "heldout": metrics, "decoder": timing,

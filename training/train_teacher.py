@@ -58,7 +58,7 @@ from training.data.clips import ClipConfig, ClipSampler
 from training.data.motion_bank import MotionBank
 from training.data.reuse import BackgroundBatches, ReuseBuffer
 from training.data.torch_dataset import SyntheticClipDataset
-from training.models.autoencoder import Autoencoder, load_autoencoder, rgb_from_uint8
+from training.models.autoencoder import Autoencoder, check_latent_space, latent_space, load_autoencoder, rgb_from_uint8
 from training.models.config import POSE_STYLE_FIELDS, PRESETS, StudentConfig
 from training.models.teacher import (
     Teacher,
@@ -224,11 +224,19 @@ def _pose_style_changes(args: argparse.Namespace) -> dict[str, bool]:
 
 
 def _load_start(args: argparse.Namespace, device: torch.device,
-                autoencoder: StudentConfig) -> tuple[StudentConfig, Teacher, dict | None, RunState]:
+                ae_checkpoint: Checkpoint) -> tuple[StudentConfig, Teacher, dict | None, RunState]:
     """The configuration, the teacher (weights loaded), the resume state (or None) and the run state
-    (``autoencoder``: the autoencoder checkpoint's configuration, whose latent a fresh teacher takes)."""
+    (``ae_checkpoint``: the autoencoder's, whose latent a fresh teacher takes and a continued one must have been
+    trained in).
+
+    Raises:
+        CheckpointError: a continued teacher was trained in another latent space.
+        ValueError: ``--resume`` asked to switch the pose maps.
+    """
+    autoencoder = StudentConfig.from_dict(ae_checkpoint.meta["config"])
     if args.resume:
         resume = load_checkpoint(args.resume, map_location="cpu")
+        check_latent_space(resume.meta, ae_checkpoint, "teacher")
         config = StudentConfig.from_dict(resume.meta["config"])
         teacher = Teacher(config)
         teacher.load_state_dict(resume.state["teacher"])
@@ -242,6 +250,7 @@ def _load_start(args: argparse.Namespace, device: torch.device,
     if args.init:
         teacher, checkpoint = load_teacher(args.init, "cpu")
         meta = checkpoint.meta
+        check_latent_space(meta, ae_checkpoint, "teacher")
         state = RunState(int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)),
                          history=list(meta.get("history", [])))
         switched_config = teacher.config.with_(**_pose_style_changes(args))
@@ -273,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, device)
         autoencoder.requires_grad_(False)
         ae_config = StudentConfig.from_dict(ae_checkpoint.meta["config"])
-        config, teacher, resume, run = _load_start(args, device, ae_config)
+        config, teacher, resume, run = _load_start(args, device, ae_checkpoint)
         train_bank, heldout_bank = MotionBank.load(args.bank), MotionBank.load(args.heldout_bank)
     except (PodiumError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -403,14 +412,15 @@ def _finish(args: argparse.Namespace, config: StudentConfig, teacher: Teacher, e
     """Save the weights and the resume state, evaluate, and write metrics.json (rank 0)."""
     curve = [{k: e[k] for k in ("step", "seconds", "loss")} for e in run.history[-200:]]  # fits the manifest
     facts = {"step": run.step, "train_seconds": round(run.train_seconds, 1), "frames_per_clip": args.frames,
-             "autoencoder_sha256": ae_checkpoint.sha256, "history": curve}
+             "autoencoder_sha256": latent_space(ae_checkpoint), "history": curve}
     ema_files = save_teacher(args.out, EMA_NAME, ema.model, **facts)
     run_state = {"step": run.step, "train_seconds": run.train_seconds, "fresh_clips": run.fresh_clips,
                  "trained_clips": run.trained_clips, "history": run.history, "ema_updates": ema.updates}
     save_checkpoint(args.out / "resume", RESUME_NAME,
                     {"teacher": teacher.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
                      "run": run_state},
-                    meta={"kind": "teacher-resume", "config": config.to_dict(), "step": run.step}, part_bytes=None)
+                    meta={"kind": "teacher-resume", "config": config.to_dict(), "step": run.step,
+                          "autoencoder_sha256": facts["autoencoder_sha256"]}, part_bytes=None)
     print(f"saved {', '.join(p.name for p in ema_files)} and resume/{RESUME_NAME}", flush=True)
 
     report = {

@@ -87,3 +87,46 @@ def test_the_latent_channels_can_be_chosen_and_a_fresh_teacher_takes_them(tmp_pa
                           "2", "--minutes", "0.01", "--batch-clips", "2", "--workers", "0", "--reuse", "1",
                           "--eval-clips", "1", "--eval-steps", "1", "--video-segments", "0"]) == 0
     assert json.loads((teacher_out / "metrics.json").read_text())["config"]["latent_channels"] == 8
+
+
+def test_a_decoder_only_fine_tune_keeps_the_latent_space(tmp_path, small_bank, capsys):  # noqa: F811
+    """The decoder changes, the encoder and the latent scale do not, and the result records the latent space it
+    keeps, so a teacher trained on the first autoencoder is accepted with the second and refused with another."""
+    from training.checkpoints import CheckpointError
+    from training.models.autoencoder import check_latent_space, latent_space, load_autoencoder
+
+    bank = small_bank.save(tmp_path / "bank.npz")
+    common = ["--bank", str(bank), "--heldout-bank", str(bank), "--preset", "tiny", "--minutes", "0.01",
+              "--batch-clips", "2", "--workers", "0"]
+    assert train_autoencoder([*common, "--out", str(tmp_path / "ae")]) == 0
+    parent, parent_checkpoint = load_autoencoder(tmp_path / "ae" / "autoencoder_weights")
+    tuned_args = [*common, "--out", str(tmp_path / "tuned"), "--decoder-only"]
+    assert train_autoencoder([*tuned_args, "--resume", str(tmp_path / "ae" / "autoencoder_weights")]) == 0
+    tuned, tuned_checkpoint = load_autoencoder(tmp_path / "tuned" / "autoencoder_weights")
+    moved = {name for name, value in parent.state_dict().items() if not torch.equal(value, tuned.state_dict()[name])}
+    assert moved and all(name.startswith("decoder.") for name in moved), moved  # the scale is not a decoder tensor
+    assert latent_space(tuned_checkpoint) == parent_checkpoint.sha256 != tuned_checkpoint.sha256
+    trained_on_parent = {"autoencoder_sha256": latent_space(parent_checkpoint)}
+    check_latent_space(trained_on_parent, tuned_checkpoint, "teacher")
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["decoder_only"] is True
+
+    # continued exactly, it still keeps the parent's space; a whole-network run makes a new one
+    assert train_autoencoder([*tuned_args, "--resume", str(tmp_path / "tuned" / "autoencoder.pt")]) == 0
+    assert latent_space(load_autoencoder(tmp_path / "tuned" / "autoencoder_weights")[1]) == parent_checkpoint.sha256
+    assert train_autoencoder([*common, "--out", str(tmp_path / "whole"), "--resume",
+                              str(tmp_path / "tuned" / "autoencoder_weights")]) == 0
+    _, whole_checkpoint = load_autoencoder(tmp_path / "whole" / "autoencoder_weights")
+    with pytest.raises(CheckpointError, match="another latent space"):
+        check_latent_space(trained_on_parent, whole_checkpoint, "teacher")
+
+    # refused: no autoencoder to fine-tune, and switching a run's mode on an exact resume
+    with pytest.raises(SystemExit):
+        train_autoencoder([*tuned_args])
+    assert "give the autoencoder with --resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_autoencoder([*common, "--out", str(tmp_path / "tuned"), "--resume",
+                           str(tmp_path / "tuned" / "autoencoder.pt")])
+    assert "continue it with --decoder-only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_autoencoder([*tuned_args, "--resume", str(tmp_path / "ae" / "autoencoder.pt")])
+    assert "continue it without --decoder-only" in capsys.readouterr().err

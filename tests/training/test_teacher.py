@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -22,7 +23,8 @@ from training.models.autoencoder import Autoencoder, autoencoder_meta
 from training.models.config import preset
 from training.models.teacher import Teacher, add_noise, euler_sample, guided, load_teacher, velocity_loss
 from training.models.transformer import randomize_
-from training.teacher_eval import VideoSegment, video_from_archive, write_video_archive
+from training.teacher_eval import CLOSEUP_TILE, VideoSegment, video_from_archive, write_video_archive
+from training.teacher_eval import main as evaluate_teacher
 from training.train_teacher import main as train_teacher
 
 
@@ -178,6 +180,8 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
         assert 0 < figures["psnr_db"] < 60 and 0 < figures["ssim"] <= 1 and figures["mae_mouth"] >= 0
     assert (out / "samples.png").stat().st_size < 2_000_000
     assert report["heldout"]["closeups"]["file"] == "closeups.png" and (out / "closeups.png").is_file()
+    closeups = cv2.imread(str(out / "closeups.png"))  # mouth, right hand, left hand: truth, autoencoder, teacher
+    assert closeups.shape[1] == 9 * CLOSEUP_TILE
     own_frame = report["heldout"]["own_frame_attention"]  # a fresh teacher has frame positions
     assert len(own_frame) == preset("tiny").depth and all(np.isfinite(own_frame))
     assert report["config"]["limbs_leaving_frame"] and report["config"]["face_contours"]  # the preset's maps
@@ -207,7 +211,7 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
 
 
 def test_a_fresh_teacher_with_the_aligned_reference_trains_with_pose_dropout_and_scores_guidance(
-        tmp_path, small_bank, heldout_bank, autoencoder_weights):  # noqa: F811
+        tmp_path, small_bank, heldout_bank, autoencoder_weights, capsys):  # noqa: F811
     banks = small_bank.save(tmp_path / "train.npz"), heldout_bank.save(tmp_path / "heldout.npz")
     out = tmp_path / "run"
     assert train_teacher(["--bank", str(banks[0]), "--heldout-bank", str(banks[1]), "--autoencoder",
@@ -220,6 +224,20 @@ def test_a_fresh_teacher_with_the_aligned_reference_trains_with_pose_dropout_and
     assert report["config"]["aligned_reference"] is True and report["args"]["pose_dropout"] == "0.5"
     teacher, _ = load_teacher(out / "teacher_ema")
     assert teacher.config.aligned_reference and teacher.transformer.reference_align is not None
+
+    # the evaluation on its own (the CLI), then given a broken bank and a missing teacher
+    evaluation = ["evaluate", "--teacher", str(out / "teacher_ema"), "--autoencoder", str(autoencoder_weights),
+                  "--heldout-bank", str(banks[1]), "--out", str(tmp_path / "eval"), "--clips", "1", "--steps", "1",
+                  "--video-segments", "0"]
+    assert evaluate_teacher(evaluation) == 0
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["teacher"]["1"]["frames"] == 2
+    assert "evaluating" in capsys.readouterr().err  # the progress bar
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a motion bank")
+    assert evaluate_teacher([*evaluation[:5], "--heldout-bank", str(broken), *evaluation[7:]]) == 1
+    assert "broken.npz" in capsys.readouterr().err
+    assert evaluate_teacher(["evaluate", "--teacher", str(tmp_path / "none" / "teacher_ema"), *evaluation[3:]]) == 1
+    assert "teacher_ema" in capsys.readouterr().err
 
 
 def test_training_runs_on_two_processes_under_torchrun(tmp_path, small_bank, heldout_bank,  # noqa: F811
@@ -361,7 +379,7 @@ def test_own_frame_attention_is_one_when_the_frames_cannot_be_told_apart():
 
 def test_close_ups_are_cut_around_the_parts_keypoints():
     from inference import keypoints as kp
-    from training.teacher_eval import CLOSEUP_TILE, _cut, closeup_cut
+    from training.teacher_eval import _cut, closeup_cut
 
     frame = np.zeros((134, 3), np.float32)
     hand = np.arange(kp.RIGHT_HAND.start, kp.RIGHT_HAND.stop)

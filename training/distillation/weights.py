@@ -119,15 +119,3 @@ def student_from(teacher: VideoTransformer, config: StudentConfig,
     student = VideoTransformer(config).to(next(teacher.parameters()).device)
     return student, (f"fresh: width {config.width}, depth {config.depth} against the teacher's width "
                      f"{teacher.config.width}, depth {teacher.config.depth}")
-
-
-def check_latent_space(meta: dict, autoencoder: Checkpoint, what: str) -> None:
-    """Raises when a network's record names another autoencoder than ``autoencoder`` (``meta["autoencoder_sha256"]``).
-
-    Raises:
-        CheckpointError: the latent spaces differ.
-    """
-    expected = meta.get("autoencoder_sha256")
-    if expected and expected != autoencoder.sha256:
-        raise CheckpointError(autoencoder.files[0], f"is not the autoencoder the {what} was trained with (its "
-                              "checksum differs from the record)", f"Give the autoencoder_weights of the {what}'s run")

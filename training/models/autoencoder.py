@@ -86,9 +86,31 @@ def autoencoder_meta(config: StudentConfig, **facts: object) -> dict[str, object
     return {"kind": CHECKPOINT_KIND, "config": config.to_dict(), **facts}
 
 
+def latent_space(checkpoint: Checkpoint) -> str:
+    """The identity of the latent space an autoencoder checkpoint encodes into: the checksum of the checkpoint
+    whose training last changed the encoder and the latent scale. That is the checkpoint's own ``sha256``, unless
+    it is a decoder-only fine-tune (``train_autoencoder --decoder-only``), whose ``meta["latent_space"]`` carries
+    its parent's: networks trained on the parent's latents work with it unchanged."""
+    return str(checkpoint.meta.get("latent_space") or checkpoint.sha256)
+
+
+def check_latent_space(meta: dict, autoencoder: Checkpoint, what: str) -> None:
+    """Raises when a network's record (``meta["autoencoder_sha256"]``, the :func:`latent_space` it was trained
+    in) names another latent space than ``autoencoder``'s.
+
+    Raises:
+        CheckpointError: the latent spaces differ.
+    """
+    expected = meta.get("autoencoder_sha256")
+    if expected and expected != latent_space(autoencoder):
+        raise CheckpointError(autoencoder.files[0], f"is not the autoencoder the {what} was trained with (it "
+                              "encodes into another latent space than the one recorded with the weights)",
+                              f"Give the autoencoder_weights of the {what}'s run, or a decoder-only fine-tune of it")
+
+
 def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> tuple[Autoencoder, Checkpoint]:
     """Autoencoder weights (``autoencoder_weights.pKofN.ckpt``, see :mod:`training.checkpoints`) → a float32
-    model in eval mode on ``device``, with its checkpoint (``sha256`` identifies the latent space).
+    model in eval mode on ``device``, with its checkpoint (:func:`latent_space` identifies its latent space).
 
     Raises:
         CheckpointError: missing or damaged parts, or the checkpoint holds something else.
