@@ -9,8 +9,9 @@ held-out speech (:mod:`training.data.speech`). For every ``--steps`` count the t
 from the same noise with that many Euler steps; the frames are compared with the renderer's ground
 truth: PSNR and SSIM per frame, mean absolute error (0..255) pooled over the pixels of the mouth, of each
 hand and of the whole frame, and temporal flicker (:mod:`training.metrics`). The same figures for the
-autoencoder's reconstruction of the truth (the ceiling: the teacher works in its latent space) and for
-copying the reference portrait (the floor) put them in scale. On the first clip, how much each layer's queries
+autoencoder's reconstruction of the truth (the ceiling: the teacher works in its latent space), for
+copying the reference portrait (the floor) and for warping it to each frame's keypoints
+(:func:`training.data.reference_warp.warp_reference`, a baseline that learns nothing) put them in scale. On the first clip, how much each layer's queries
 prefer their own frame's keys to other frames' (:func:`own_frame_attention`; 1: they cannot tell them apart).
 
 Files (each small enough to come back from the GPU machine):
@@ -49,6 +50,7 @@ from inference.render.pose_map import PoseMapStyle, draw_pose_map
 from inference.types import AudioBlock, VideoFrame
 from training.data.clips import ClipConfig, ClipSampler, identity_seed
 from training.data.motion_bank import MotionBank
+from training.data.reference_warp import warp_reference
 from training.data.sheets import _pick_frame, save_png
 from training.data.speech import read_blocks, speech_clips
 from training.data.torch_dataset import SyntheticClipDataset
@@ -216,6 +218,15 @@ def _closeup_row(truth: np.ndarray, reconstruction: np.ndarray, output: np.ndarr
     return np.concatenate(tiles, axis=1)
 
 
+def _warped_references(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Each clip's reference warped to each of its frames' keypoints: RGB ``[B, T, 3, H, W]`` in ``[-1, 1]``."""
+    clips = zip(batch["reference"].permute(0, 2, 3, 1).numpy(), batch["reference_keypoints"].numpy(),
+                batch["keypoints"].numpy(), strict=True)
+    warped = np.stack([np.stack([warp_reference(reference, reference_keypoints, keypoints) for keypoints in frames])
+                       for reference, reference_keypoints, frames in clips])
+    return rgb_from_uint8(torch.from_numpy(warped).flatten(0, 1)).unflatten(0, warped.shape[:2])
+
+
 @torch.no_grad()
 def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, settings: EvalSettings,
              device: torch.device, on_clips: Callable[[int], None] | None = None,
@@ -223,7 +234,8 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     """Score the teacher on held-out clips; ``on_clips(n)`` is told after each batch of ``n`` clips.
 
     Returns:
-        (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``, seconds per clip,
+        (figures: ``teacher`` per step count, ``autoencoder_ceiling``, ``copy_reference_floor``,
+        ``warped_reference_floor``, seconds per clip,
         ``own_frame_attention`` per layer on the first clip (:func:`own_frame_attention`), ``by_framing``: the
         first step count's figures over the clips of each framing (a head-and-shoulders framing shows arms and
         torso whose joints lie outside the frame); the contact sheet and the close-up sheet, uint8 RGB).
@@ -239,7 +251,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     runs += [(f"{settings.steps[0]}g{w:g}", settings.steps[0], w) for w in settings.guidance]
     by_run = {name: Scores() for name, _, _ in runs}
     by_framing: dict[str, Scores] = {}
-    ceiling, floor = Scores(), Scores()
+    ceiling, floor, warped_floor = Scores(), Scores(), Scores()
     seconds = dict.fromkeys(by_run, 0.0)
     rows: list[np.ndarray] = []
     closeups: list[np.ndarray] = []
@@ -257,6 +269,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
             reconstruction = _decode(autoencoder, latent)
             ceiling.add(reconstruction, truth, masks)
         floor.add(reference_rgb[:, None].expand_as(truth), truth, masks)
+        warped_floor.add(_warped_references(batch).to(device), truth, masks)
         if not own_frame and length > 1:
             with _autocast(device):
                 own_frame = own_frame_attention(teacher, latent[:1], pose[:1], reference[:1])
@@ -291,6 +304,7 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
         "teacher": {name: s.result() for name, s in by_run.items()},
         "sample_seconds_per_clip": {name: seconds[name] / max(1, settings.clips) for name in by_run},
         "autoencoder_ceiling": ceiling.result(), "copy_reference_floor": floor.result(),
+        "warped_reference_floor": warped_floor.result(),
         "own_frame_attention": own_frame,
         "by_framing": {framing: s.result() for framing, s in sorted(by_framing.items())},
     }

@@ -176,7 +176,8 @@ def test_training_runs_resumes_continues_and_evaluates(tmp_path, small_bank, hel
     steps = report["steps"]
     assert steps > 0 and len(report["history"]) == steps
     assert set(report["heldout"]["teacher"]) == {"2", "1"} and report["heldout"]["teacher"]["2"]["frames"] == 4
-    for figures in (report["heldout"]["teacher"]["2"], report["heldout"]["autoencoder_ceiling"]):
+    for figures in (report["heldout"]["teacher"]["2"], report["heldout"]["autoencoder_ceiling"],
+                    report["heldout"]["warped_reference_floor"]):
         assert 0 < figures["psnr_db"] < 60 and 0 < figures["ssim"] <= 1 and figures["mae_mouth"] >= 0
     assert (out / "samples.png").stat().st_size < 2_000_000
     assert report["heldout"]["closeups"]["file"] == "closeups.png" and (out / "closeups.png").is_file()
