@@ -216,7 +216,7 @@ class TeacherRow:
         from training.models.autoencoder import load_autoencoder
         from training.models.teacher import load_teacher
 
-        teacher, record = load_teacher(checkpoint)
+        teacher, record = load_teacher(checkpoint, to_distil=True)
         attention = record.meta.get("attention", {})
         if mask != "dense" and attention.get("mask") not in (None, mask):
             print(f"note: {checkpoint} was fine-tuned with the {attention['mask']} mask, run here with {mask}")

@@ -210,7 +210,7 @@ def _teacher_mask(meta: dict, asked: str | None) -> str:
 
 def run_ode_pairs(args: argparse.Namespace, run: runtime.Runtime) -> int:
     autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, run.device)
-    teacher, checkpoint = load_teacher(args.teacher, run.device)
+    teacher, checkpoint = load_teacher(args.teacher, run.device, to_distil=True)
     check_latent_space(checkpoint.meta, ae_checkpoint, "teacher")
     config = teacher.config
     mask = _teacher_mask(checkpoint.meta, args.mask)
@@ -246,7 +246,7 @@ def _batches(feed: BackgroundBatches):  # noqa: ANN202 - a generator of loader b
 
 def run_regress(args: argparse.Namespace, run: runtime.Runtime) -> int:
     autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, run.device)
-    teacher, teacher_checkpoint = load_teacher(args.teacher, run.device)
+    teacher, teacher_checkpoint = load_teacher(args.teacher, run.device, to_distil=True)
     pairs = OdePairs(args.pairs, teacher.config.size, pose_style=teacher.config.pose_style)
     if pairs.info.teacher_sha256 != teacher_checkpoint.sha256:
         raise ValueError(f"the ODE pairs in {args.pairs} were made by another teacher than {args.teacher}; give the "
@@ -295,7 +295,7 @@ def run_regress(args: argparse.Namespace, run: runtime.Runtime) -> int:
 def run_dmd(args: argparse.Namespace, run: runtime.Runtime) -> int:
     autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, run.device)
     autoencoder.requires_grad_(False)
-    teacher, teacher_checkpoint = load_teacher(args.teacher, run.device)
+    teacher, teacher_checkpoint = load_teacher(args.teacher, run.device, to_distil=True)
     check_latent_space(teacher_checkpoint.meta, ae_checkpoint, "teacher")
     student, student_checkpoint = load_transformer(args.student, run.device)
     check_latent_space(student_checkpoint.meta, ae_checkpoint, "student")

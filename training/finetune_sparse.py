@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         autoencoder, ae_checkpoint = load_autoencoder(args.autoencoder, run.device)
         autoencoder.requires_grad_(False)
-        teacher, teacher_checkpoint = load_teacher(args.teacher, run.device)
+        teacher, teacher_checkpoint = load_teacher(args.teacher, run.device, to_distil=True)
         check_latent_space(teacher_checkpoint.meta, ae_checkpoint, "teacher")
         resume = load_checkpoint(args.resume, map_location="cpu") if args.resume else None
     except (PodiumError, ValueError) as exc:

@@ -219,12 +219,17 @@ def _closeup_row(truth: np.ndarray, reconstruction: np.ndarray, output: np.ndarr
 
 
 def _warped_references(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Each clip's reference warped to each of its frames' keypoints: RGB ``[B, T, 3, H, W]`` in ``[-1, 1]``."""
-    clips = zip(batch["reference"].permute(0, 2, 3, 1).numpy(), batch["reference_keypoints"].numpy(),
-                batch["keypoints"].numpy(), strict=True)
-    warped = np.stack([np.stack([warp_reference(reference, reference_keypoints, keypoints) for keypoints in frames])
-                       for reference, reference_keypoints, frames in clips])
-    return rgb_from_uint8(torch.from_numpy(warped).flatten(0, 1)).unflatten(0, warped.shape[:2])
+    """Each clip's reference warped to each of its frames' keypoints (the loader's, when it warped them): RGB
+    ``[B, T, 3, H, W]`` in ``[-1, 1]``."""
+    if "warped_reference" in batch:
+        warped = batch["warped_reference"].permute(0, 1, 3, 4, 2)
+    else:
+        clips = zip(batch["reference"].permute(0, 2, 3, 1).numpy(), batch["reference_keypoints"].numpy(),
+                    batch["keypoints"].numpy(), strict=True)
+        warped = torch.from_numpy(np.stack([np.stack([warp_reference(reference, reference_keypoints, keypoints)
+                                                      for keypoints in frames])
+                                            for reference, reference_keypoints, frames in clips]))
+    return rgb_from_uint8(warped.flatten(0, 1)).unflatten(0, warped.shape[:2])
 
 
 @torch.no_grad()
@@ -244,7 +249,8 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
     size = teacher.config.size
     sampler = ClipSampler(bank, "heldout", ClipConfig(length=settings.frames, seed=EVAL_SEED))
     dataset = SyntheticClipDataset(sampler, size=size, num_clips=settings.clips, pose_maps=True,
-                                   pose_style=teacher.config.pose_style)
+                                   pose_style=teacher.config.pose_style,
+                                   warped_reference=teacher.config.warped_reference)
     loader = DataLoader(dataset, batch_size=settings.batch, num_workers=settings.workers)
     noise_generator = torch.Generator().manual_seed(EVAL_SEED)
     runs = [(str(n), n, 1.0) for n in settings.steps]
@@ -269,16 +275,23 @@ def evaluate(teacher: Teacher, autoencoder: Autoencoder, bank: MotionBank, setti
             reconstruction = _decode(autoencoder, latent)
             ceiling.add(reconstruction, truth, masks)
         floor.add(reference_rgb[:, None].expand_as(truth), truth, masks)
-        warped_floor.add(_warped_references(batch).to(device), truth, masks)
+        warped_rgb = _warped_references(batch).to(device)
+        warped_floor.add(warped_rgb, truth, masks)
+        warped = None  # the warped reference's latents, for a teacher that takes them
+        if teacher.config.warped_reference:
+            with _autocast(device):
+                warped = autoencoder.encode(warped_rgb.flatten(0, 1)).float().unflatten(0, (clips, length))
         if not own_frame and length > 1:
             with _autocast(device):
-                own_frame = own_frame_attention(teacher, latent[:1], pose[:1], reference[:1])
+                own_frame = own_frame_attention(teacher, latent[:1], pose[:1], reference[:1],
+                                                warped=warped[:1] if warped is not None else None)
         noise = torch.randn(latent.shape, generator=noise_generator).to(device)
         outputs = {}
         for name, steps, scale in runs:
             start = _now(device)
             with _autocast(device):
-                sampled = euler_sample(teacher, pose, reference, noise, steps, window=length, guidance=scale)
+                sampled = euler_sample(teacher, pose, reference, noise, steps, window=length, guidance=scale,
+                                       warped=warped)
                 outputs[name] = _decode(autoencoder, sampled)
             seconds[name] += _now(device) - start
             by_run[name].add(outputs[name], truth, masks)
@@ -334,13 +347,14 @@ class _FrameAttentionProbe:
 
 
 def own_frame_attention(teacher: Teacher, latent: torch.Tensor, pose: torch.Tensor, reference: torch.Tensor,
-                        t: float = 0.5, seed: int = EVAL_SEED) -> list[float]:
+                        t: float = 0.5, seed: int = EVAL_SEED, warped: torch.Tensor | None = None) -> list[float]:
     """Per layer, how much more a query of one clip (noised to ``t``) attends to a token of its own frame than to
     one of another frame (keys at the query's own place left out; 1: no preference).
 
     Args:
         latent: one clip's clean latents ``[1, T, C, h, w]`` (T ≥ 2); pose: uint8 ``[1, T, H, W, 3]``;
-        reference: ``[1, C, h, w]``.
+        reference: ``[1, C, h, w]``; warped: the warped reference's latents ``[1, T, C, h, w]`` of a
+        ``warped_reference`` teacher.
     """
     frames = latent.shape[1]
     if latent.shape[0] != 1 or frames < 2:
@@ -350,7 +364,7 @@ def own_frame_attention(teacher: Teacher, latent: torch.Tensor, pose: torch.Tens
     probe = _FrameAttentionProbe(frames, teacher.config.tokens_per_frame)
     with torch.no_grad():
         teacher.transformer.denoise_clips(add_noise(latent, noise, times), times[:, None].expand(1, frames), pose,
-                                          reference, attention=probe)
+                                          reference, attention=probe, warped=warped)
     return probe.ratios
 
 
@@ -385,28 +399,48 @@ def video_segments(bank: MotionBank, count: int) -> list[VideoSegment]:
             for k, i in enumerate(sorted(chosen))]
 
 
+def _segment_presenter(bank: MotionBank, segment: VideoSegment, size: int) -> tuple[SyntheticPresenter, np.ndarray]:
+    """The segment's presenter and its keypoints ``[N, 134, 3]`` (the stream fitted to the presenter)."""
+    presenter = SyntheticPresenter(sample_identity(segment.identity_seed), size)
+    return presenter, presenter.personalise(bank.streams[segment.stream][:segment.frames])
+
+
 def render_segment(bank: MotionBank, segment: VideoSegment, size: int, *,
                    pose_style: PoseMapStyle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The segment's ground truth: (frames uint8 ``[N, S, S, 3]``, pose maps uint8 ``[N, S, S, 3]`` drawn as the
     teacher was trained, reference ``[S, S, 3]``)."""
-    presenter = SyntheticPresenter(sample_identity(segment.identity_seed), size)
-    keypoints = presenter.personalise(bank.streams[segment.stream][:segment.frames])
+    presenter, keypoints = _segment_presenter(bank, segment, size)
     frames, _ = presenter.render_sequence(keypoints)
     pose = np.stack([draw_pose_map(k, (size, size), style=pose_style) for k in keypoints])
     return frames, pose, presenter.reference(bank.infos[segment.stream].framing)
 
 
+def warped_segment_references(bank: MotionBank, segment: VideoSegment, size: int) -> np.ndarray:
+    """The segment's reference warped to each of its frames' keypoints, uint8 ``[N, S, S, 3]`` (the input of a
+    ``warped_reference`` teacher)."""
+    presenter, keypoints = _segment_presenter(bank, segment, size)
+    framing = bank.infos[segment.stream].framing
+    reference, reference_keypoints = presenter.reference(framing), presenter.reference_keypoints(framing)
+    return np.stack([warp_reference(reference, reference_keypoints, k) for k in keypoints])
+
+
 @torch.no_grad()
 def teacher_segment(teacher: Teacher, autoencoder: Autoencoder, pose: np.ndarray, reference: np.ndarray, steps: int,
-                    frames_per_clip: int, device: torch.device, seed: int = EVAL_SEED) -> np.ndarray:
-    """The teacher's rendering of a whole stream (overlapping clips fused at every step): uint8 ``[N, S, S, 3]``."""
+                    frames_per_clip: int, device: torch.device, seed: int = EVAL_SEED,
+                    warped: np.ndarray | None = None) -> np.ndarray:
+    """The teacher's rendering of a whole stream (overlapping clips fused at every step): uint8 ``[N, S, S, 3]``
+    (``warped``: :func:`warped_segment_references`, for a ``warped_reference`` teacher)."""
     config = teacher.config
     noise = torch.randn((1, len(pose), config.latent_channels, config.latent_size, config.latent_size),
                         generator=torch.Generator().manual_seed(seed)).to(device)
     with _autocast(device):
         reference_latent = autoencoder.encode(rgb_from_uint8(torch.from_numpy(reference)[None].to(device))).float()
+        warped_latent = None
+        if warped is not None:
+            warped_latent = torch.cat([autoencoder.encode(rgb_from_uint8(chunk.to(device))).float()
+                                       for chunk in torch.from_numpy(warped).split(16)])[None]
         latent = euler_sample(teacher, torch.from_numpy(pose)[None].to(device), reference_latent, noise, steps,
-                              window=frames_per_clip)
+                              window=frames_per_clip, warped=warped_latent)
         rgb = torch.cat([autoencoder.decode(chunk).float() for chunk in latent[0].split(16)])
     return rgb_to_uint8(rgb).cpu().numpy()
 
@@ -540,7 +574,10 @@ def _write_sample_video(out: Path, teacher: Teacher, autoencoder: Autoencoder, b
     for segment in segments:
         _, pose, reference = render_segment(bank, segment, teacher.config.size,
                                             pose_style=teacher.config.pose_style)
-        outputs.append(teacher_segment(teacher, autoencoder, pose, reference, steps, settings.frames, device))
+        warped = (warped_segment_references(bank, segment, teacher.config.size)
+                  if teacher.config.warped_reference else None)
+        outputs.append(teacher_segment(teacher, autoencoder, pose, reference, steps, settings.frames, device,
+                                       warped=warped))
     label = f"teacher ({steps} steps)"
     if can_write_video(segments):
         return write_video(out / VIDEO_FILE, bank, segments, outputs, label,

@@ -111,7 +111,8 @@ def prepare_clips(batch: dict[str, torch.Tensor], autoencoder: Autoencoder, devi
 
     Returns:
         ``latent`` float32 ``[B, T, C, h, w]``; ``reference`` float32 ``[B, C, h, w]``; ``pose`` uint8
-        ``[B, T, 3, S, S]``; ``focus`` uint8 ``[B, T, 1, h, w]``: 1 where a latent cell touches the mouth or a hand.
+        ``[B, T, 3, S, S]``; ``focus`` uint8 ``[B, T, 1, h, w]``: 1 where a latent cell touches the mouth or a hand;
+        with the loader's ``warped_reference``, ``warped`` float32 ``[B, T, C, h, w]``: its latents.
     """
     frames = batch["frames"].to(device, non_blocking=True)
     clips, length = frames.shape[:2]
@@ -123,9 +124,15 @@ def prepare_clips(batch: dict[str, torch.Tensor], autoencoder: Autoencoder, devi
     factor = frames.shape[-1] // latent.shape[-1]
     masks = batch["masks"].to(device, non_blocking=True).flatten(0, 1).to(torch.int32)
     focus = F.max_pool2d(((masks & FOCUS_BITS) != 0).float()[:, None], factor)
-    return {"latent": latent.unflatten(0, (clips, length)), "reference": reference,
-            "pose": batch["pose_maps"].to(device, non_blocking=True),
-            "focus": focus.to(torch.uint8).unflatten(0, (clips, length))}
+    prepared = {"latent": latent.unflatten(0, (clips, length)), "reference": reference,
+                "pose": batch["pose_maps"].to(device, non_blocking=True),
+                "focus": focus.to(torch.uint8).unflatten(0, (clips, length))}
+    if "warped_reference" in batch:
+        warped_rgb = rgb_from_uint8(batch["warped_reference"].to(device, non_blocking=True).flatten(0, 1)
+                                    .permute(0, 2, 3, 1))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            prepared["warped"] = autoencoder.encode(warped_rgb).float().unflatten(0, (clips, length))
+    return prepared
 
 
 def step_loss(network: torch.nn.Module, clips: dict[str, torch.Tensor], args: argparse.Namespace,
@@ -136,12 +143,14 @@ def step_loss(network: torch.nn.Module, clips: dict[str, torch.Tensor], args: ar
     t = sample_times(len(latent), mean=args.t_mean, std=args.t_std, device=device)
     noisy = add_noise(latent, torch.randn_like(latent), t)
     weight = 1.0 + (args.region_weight - 1.0) * clips["focus"].float()
-    pose = clips["pose"]
-    if args.pose_dropout > 0:
+    pose, warped = clips["pose"], clips.get("warped")
+    if args.pose_dropout > 0:  # the warped reference comes from the pose: it goes with it
         dropped = torch.rand(len(pose), device=pose.device) < args.pose_dropout
         pose = torch.where(dropped.reshape(-1, *([1] * (pose.dim() - 1))), without_pose(pose), pose)
+        if warped is not None:
+            warped = torch.where(dropped.reshape(-1, *([1] * (warped.dim() - 1))), torch.zeros_like(warped), warped)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        predicted = network(noisy, t, pose.permute(0, 1, 3, 4, 2), clips["reference"])
+        predicted = network(noisy, t, pose.permute(0, 1, 3, 4, 2), clips["reference"], warped)
     loss = velocity_loss(predicted, latent, t, weight)
     loss.backward()
     return loss
@@ -166,6 +175,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "autoencoder's widths are the autoencoder's)")
     parser.add_argument("--aligned-reference", action="store_true", help="add the reference's patch embedding to "
                         "every frame's tokens (StudentConfig.aligned_reference; a fresh start only)")
+    parser.add_argument("--warped-reference", action="store_true", help="add the reference warped to each frame's "
+                        "keypoints to the frame's tokens (StudentConfig.warped_reference; fresh, or with --init: the "
+                        "checkpoint's weights grow a zero-initialised layer and start where they were)")
     for name in POSE_STYLE_FIELDS:
         parser.add_argument(f"--{name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=None,
                             help=f"pose maps with (or without) StudentConfig.{name} (see PoseMapStyle; default: the "
@@ -215,6 +227,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if (args.aligned_reference or not args.frame_positions) and (args.resume or args.init):
         parser.error("--aligned-reference and --no-frame-positions shape a fresh teacher; a checkpoint keeps its own "
                      "configuration")
+    if args.warped_reference and args.resume:
+        parser.error("--resume continues a run exactly, with its own configuration; use --init to add "
+                     "--warped-reference to a teacher")
     return args
 
 
@@ -253,15 +268,20 @@ def _load_start(args: argparse.Namespace, device: torch.device,
         check_latent_space(meta, ae_checkpoint, "teacher")
         state = RunState(int(meta.get("step", 0)), float(meta.get("train_seconds", 0.0)),
                          history=list(meta.get("history", [])))
-        switched_config = teacher.config.with_(**_pose_style_changes(args))
-        if switched_config != teacher.config:  # the same weights, new maps
+        warped = teacher.config.warped_reference or args.warped_reference
+        switched_config = teacher.config.with_(**_pose_style_changes(args), warped_reference=warped)
+        if switched_config != teacher.config:  # the same weights, new maps (and perhaps a new, zeroed layer)
             switched = Teacher(switched_config)
-            switched.load_state_dict(teacher.state_dict())
+            missing, unexpected = switched.load_state_dict(teacher.state_dict(), strict=False)
+            if unexpected or any(not name.startswith("transformer.reference_warp.") for name in missing):
+                raise ValueError(f"{args.init} does not fit the switched configuration (missing {missing}, "
+                                 f"unexpected {unexpected})")
             teacher = switched
         return teacher.config, teacher.train().to(device), None, state
     config = PRESETS[args.preset].with_(latent_channels=autoencoder.latent_channels,
                                         autoencoder_channels=autoencoder.autoencoder_channels,
                                         aligned_reference=args.aligned_reference,
+                                        warped_reference=args.warped_reference,
                                         frame_positions=args.frame_positions)
     return config.with_(**_pose_style_changes(args)), Teacher(config).to(device), None, RunState()
 
@@ -308,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sampler = ClipSampler(train_bank, "train", ClipConfig(length=args.frames, seed=args.seed * 1_000_003 + rank * 7919 + run.step))
     dataset = SyntheticClipDataset(sampler, size=config.size, num_clips=100_000_000, pose_maps=True,
-                                   pose_style=config.pose_style)
+                                   pose_style=config.pose_style, warped_reference=config.warped_reference)
     loader = DataLoader(dataset, batch_size=args.batch_clips, num_workers=args.workers, drop_last=True,
                         pin_memory=device.type == "cuda", persistent_workers=args.workers > 0,
                         prefetch_factor=2 if args.workers > 0 else None)  # 2 × 14 workers × 110 MB pinned

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from inference import keypoints as kp
-from tests.synthetic.conftest import neutral  # noqa: F401 - shared fixture
+from tests.synthetic.conftest import neutral, small_bank  # noqa: F401 - shared fixtures
 from training.data.reference_warp import warp_reference
 
 SIZE = 256
@@ -58,3 +58,18 @@ def test_broken_inputs_are_refused_with_a_message(neutral):  # noqa: F811
         warp_reference(reference, neutral, neutral[:100])
     with pytest.raises(ValueError, match="reference_keypoints"):
         warp_reference(reference, neutral[:, :2], neutral)
+
+
+def test_the_loader_warps_the_reference_to_every_frame(small_bank):  # noqa: F811
+    from training.data.clips import ClipConfig, ClipSampler
+    from training.data.torch_dataset import SyntheticClipDataset
+
+    sampler = ClipSampler(small_bank, "train", ClipConfig(length=3, seed=4))
+    item = SyntheticClipDataset(sampler, size=SIZE, num_clips=1, pose_maps=False, warped_reference=True)[0]
+    warped = item["warped_reference"].numpy()
+    assert warped.shape == (3, 3, SIZE, SIZE) and warped.dtype == np.uint8
+    reference = item["reference"].permute(1, 2, 0).numpy()
+    for t in range(3):
+        expected = warp_reference(reference, item["reference_keypoints"].numpy(), item["keypoints"][t].numpy())
+        assert np.array_equal(warped[t].transpose(1, 2, 0), expected)
+    assert "warped_reference" not in SyntheticClipDataset(sampler, size=SIZE, num_clips=1, pose_maps=False)[0]

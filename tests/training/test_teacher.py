@@ -72,6 +72,37 @@ def test_a_clip_is_the_students_chunk_grown_to_the_whole_clip(frame_positions):
     assert torch.allclose(full[1], chunk, atol=1e-5)  # each clip attends only to itself and its reference
 
 
+def test_a_warped_reference_enters_each_frame_and_starts_at_zero():
+    """A zero-initialised warped-reference layer leaves a teacher's prediction as it was; once trained (here: random
+    weights) each frame's prediction depends on its own warped reference; the input is required exactly when the
+    network has the layer, and the streaming student refuses such a network."""
+    config = preset("tiny")
+    plain = randomize_(Teacher(config), seed=4).eval()
+    warped_config = config.with_(warped_reference=True)
+    grown = Teacher(warped_config).eval()
+    missing, unexpected = grown.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and set(missing) == {"transformer.reference_warp.weight", "transformer.reference_warp.bias"}
+    latent, pose, reference = _clips(config)
+    times = torch.tensor([0.3, 0.7])
+    warped = torch.randn_like(latent)
+    with torch.no_grad():
+        assert torch.equal(grown(latent, times, pose, reference, warped), plain(latent, times, pose, reference))
+        randomize_(grown, seed=5)
+        first = grown(latent, times, pose, reference, warped)
+        changed = warped.clone()
+        changed[:, 1] += 1.0  # frame 1's warped reference only
+        second = grown(latent, times, pose, reference, changed)
+    assert not torch.allclose(first[:, 1], second[:, 1], atol=1e-4)
+    with pytest.raises(ValueError, match="exactly when the network has warped_reference"):
+        grown(latent, times, pose, reference)
+    with pytest.raises(ValueError, match="exactly when the network has warped_reference"):
+        plain(latent, times, pose, reference, warped)
+    order = torch.arange(3 * config.tokens_per_frame)
+    with pytest.raises(ValueError, match="streaming student does not take a warped reference"):
+        grown.transformer(latent[0], times[:1].expand(3), pose[0], grown.transformer.encode_reference(reference[:1]),
+                          [], order, order, DenseAttention())
+
+
 def test_frame_positions_let_the_teacher_tell_its_frames_apart():
     """Without them the network is blind to the order of a clip's frames (permuting the frames permutes the
     prediction): each frame's tokens are found by content alone, and the trained teacher spread its attention evenly
@@ -239,6 +270,28 @@ def test_a_fresh_teacher_with_the_aligned_reference_trains_with_pose_dropout_and
     assert "broken.npz" in capsys.readouterr().err
     assert evaluate_teacher(["evaluate", "--teacher", str(tmp_path / "none" / "teacher_ema"), *evaluation[3:]]) == 1
     assert "teacher_ema" in capsys.readouterr().err
+
+
+def test_a_teacher_grows_a_warped_reference_with_init_and_distillation_refuses_it(
+        tmp_path, small_bank, heldout_bank, autoencoder_weights, capsys):  # noqa: F811
+    banks = small_bank.save(tmp_path / "train.npz"), heldout_bank.save(tmp_path / "heldout.npz")
+    common = ["--bank", str(banks[0]), "--heldout-bank", str(banks[1]), "--autoencoder", str(autoencoder_weights),
+              "--preset", "tiny", "--frames", "2", "--minutes", "0.02", "--batch-clips", "2", "--workers", "0",
+              "--reuse", "1", "--warmup-steps", "2", "--log-seconds", "0", "--eval-clips", "1", "--eval-steps", "1"]
+    assert train_teacher([*common, "--out", str(tmp_path / "plain"), "--video-segments", "0"]) == 0
+    grown = [*common, "--out", str(tmp_path / "warped"), "--warped-reference", "--eval-guidance", "2",
+             "--video-segments", "1"]
+    assert train_teacher([*grown, "--init", str(tmp_path / "plain" / "teacher_ema")]) == 0
+    report = json.loads((tmp_path / "warped" / "metrics.json").read_text())
+    assert report["config"]["warped_reference"] and set(report["heldout"]["teacher"]) == {"1", "1g2"}
+    assert "error" not in report["heldout"]["video"]  # the video's stream was warped too
+    teacher, _ = load_teacher(tmp_path / "warped" / "teacher_ema")
+    assert teacher.transformer.reference_warp is not None
+    with pytest.raises(SystemExit):
+        train_teacher([*grown, "--resume", str(tmp_path / "warped" / "resume" / "teacher_resume")])
+    assert "use --init to add --warped-reference" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="warped_reference"):
+        load_teacher(tmp_path / "warped" / "teacher_ema", to_distil=True)
 
 
 def test_training_runs_on_two_processes_under_torchrun(tmp_path, small_bank, heldout_bank,  # noqa: F811

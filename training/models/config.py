@@ -29,6 +29,11 @@ class StudentConfig:
         aligned_reference: add the reference portrait's own patch embedding to every frame's tokens at the same
             place (a spatially aligned copy of the portrait, as an image-to-video model concatenates its image
             latent): what stays still, the background, is then copied rather than looked up by attention.
+        warped_reference: add, to each frame's tokens, the patch embedding of the reference portrait warped to
+            that frame's keypoints (:func:`training.data.reference_warp.warp_reference`; its latent): the
+            appearance already in place, so attention corrects it instead of moving it. Session 10 measured the
+            warp alone as close to the truth on the face as the teacher then was. The teacher only, so far: the
+            student, its export and the runtime do not take it (``distill`` and ``finetune_sparse`` refuse it).
         frame_positions: add an embedding of each frame's place in its chunk (the teacher's clip) to its tokens.
             Without it every frame's tokens at one place share one position, and attention cannot tell a frame's
             own tokens from another's: session 8 measured the teacher giving a query's own frame at most 1.23 times
@@ -62,6 +67,7 @@ class StudentConfig:
     mlp_ratio: float = 4.0
     pooled_reference: bool = True
     aligned_reference: bool = False
+    warped_reference: bool = False
     frame_positions: bool = False
     limbs_leaving_frame: bool = False
     face_contours: bool = False

@@ -59,7 +59,7 @@ class Teacher(nn.Module):
         self.transformer = VideoTransformer(config)
 
     def forward(self, latent: torch.Tensor, timestep: torch.Tensor, pose: torch.Tensor,
-                reference: torch.Tensor) -> torch.Tensor:
+                reference: torch.Tensor, warped: torch.Tensor | None = None) -> torch.Tensor:
         """Predict clean latents.
 
         Args:
@@ -67,6 +67,8 @@ class Teacher(nn.Module):
             timestep: ``[B]`` (one time per clip) or ``[B, T]``, in ``[0, 1]`` (0 noise, 1 clean).
             pose: pose maps (:func:`inference.render.pose_map.draw_pose_map`), uint8 ``[B, T, H, W, 3]``.
             reference: the reference portraits' clean latents ``[B, C, h, w]``.
+            warped: with ``config.warped_reference`` only: the latents of the reference warped to each frame's
+                keypoints ``[B, T, C, h, w]`` (:meth:`VideoTransformer.denoise_clips`).
 
         Returns:
             predicted clean latents ``[B, T, C, h, w]``.
@@ -74,7 +76,7 @@ class Teacher(nn.Module):
         clips, frames = latent.shape[:2]
         if timestep.dim() == 1:
             timestep = timestep[:, None].expand(clips, frames)
-        return self.transformer.denoise_clips(latent, timestep, pose, reference)
+        return self.transformer.denoise_clips(latent, timestep, pose, reference, warped=warped)
 
 
 # -- flow matching --------------------------------------------------------------------------------------
@@ -143,7 +145,8 @@ def _triangle(window: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch.Tensor, reference: torch.Tensor,
-                   window: int, overlap: int = 4, max_clips: int = 16, guidance: float = 1.0) -> torch.Tensor:
+                   window: int, overlap: int = 4, max_clips: int = 16, guidance: float = 1.0,
+                   warped: torch.Tensor | None = None) -> torch.Tensor:
     """x̂ for streams longer than a clip: overlapping windows, each denoised as a clip, fused with triangular
     weights (progressive latent fusion).
 
@@ -153,7 +156,8 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
         window: frames per clip (what the teacher was trained on); overlap: frames shared by neighbours.
         max_clips: windows denoised together in one call.
         guidance: classifier-free guidance scale over the pose (1: none; otherwise a second, pose-free call
-            per window, its pose maps black: :func:`guided`).
+            per window, its pose maps black and its warped reference zeros: :func:`guided`).
+        warped: the warped reference's latents ``[B, N, C, h, w]`` of a ``warped_reference`` teacher.
     """
     batch, frames = latent.shape[:2]
     window = min(window, frames)
@@ -167,10 +171,13 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
         z = torch.stack([latent[b, s:s + window] for b, s in group])
         poses = torch.stack([pose[b, s:s + window] for b, s in group])
         refs = torch.stack([reference[b] for b, _ in group])
+        # a warped reference only where there is one: other denoisers (the ONNX teacher) take four inputs
+        moved = (torch.stack([warped[b, s:s + window] for b, s in group]),) if warped is not None else ()
         times = torch.full((len(group),), float(t), device=latent.device)
-        predicted = teacher(z, times, poses, refs).float()
+        predicted = teacher(z, times, poses, refs, *moved).float()
         if guidance != 1.0:
-            predicted = guided(predicted, teacher(z, times, without_pose(poses), refs).float(), guidance)
+            unmoved = tuple(torch.zeros_like(m) for m in moved)
+            predicted = guided(predicted, teacher(z, times, without_pose(poses), refs, *unmoved).float(), guidance)
         for (b, s), x in zip(group, predicted, strict=True):
             fused[b, s:s + window] += x * weights[:, None, None, None]
             total[b, s:s + window] += weights
@@ -180,7 +187,7 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
 @torch.no_grad()
 def euler_sample(teacher: Teacher, pose: torch.Tensor, reference: torch.Tensor, noise: torch.Tensor, steps: int = 25,
                  *, window: int | None = None, overlap: int = 4, max_clips: int = 16,
-                 guidance: float = 1.0) -> torch.Tensor:
+                 guidance: float = 1.0, warped: torch.Tensor | None = None) -> torch.Tensor:
     """Sample clean latents with ``steps`` Euler steps of the flow ODE, from ``t = 0`` (``noise``) to 1.
 
     Times are uniform (``k / steps``); the last step lands on the network's ``x̂``. Streams longer than
@@ -192,6 +199,7 @@ def euler_sample(teacher: Teacher, pose: torch.Tensor, reference: torch.Tensor, 
         steps: 1 (the network's one-shot prediction, about the conditional mean) or more; 25–50 for the teacher.
         window: frames per clip (default: the teacher's ``config.chunk_frames``).
         guidance: classifier-free guidance scale over the pose (1: none; see :func:`predict_stream`).
+        warped: the warped reference's latents ``[B, N, C, h, w]`` of a ``warped_reference`` teacher.
 
     Returns:
         clean latents ``[B, N, C, h, w]``.
@@ -202,7 +210,8 @@ def euler_sample(teacher: Teacher, pose: torch.Tensor, reference: torch.Tensor, 
     times = np.linspace(0.0, 1.0, steps + 1)
     z = noise
     for t, t_next in zip(times[:-1], times[1:], strict=True):
-        predicted = predict_stream(teacher, z, float(t), pose, reference, window, overlap, max_clips, guidance)
+        predicted = predict_stream(teacher, z, float(t), pose, reference, window, overlap, max_clips, guidance,
+                                   warped)
         a, b, _ = step_coefficients(float(t), float(t_next), "euler")
         z = float(a) * predicted + float(b) * z
     return z
@@ -221,16 +230,25 @@ def save_teacher(folder: str | Path, name: str, teacher: Teacher, **facts: objec
     return save_checkpoint(folder, name, {"transformer": bf16_state_dict(teacher.transformer)}, meta=meta)
 
 
-def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[Teacher, Checkpoint]:
+def load_teacher(path: str | Path, device: torch.device | str = "cpu", *,
+                 to_distil: bool = False) -> tuple[Teacher, Checkpoint]:
     """A teacher checkpoint (any part file, or ``folder/NAME``) → float32 :class:`Teacher` in eval mode.
+    ``to_distil``: for the sparse fine-tune, the distillation and the ONNX teacher, which do not take a warped
+    reference yet.
 
     Raises:
-        CheckpointError: missing or damaged parts, or the checkpoint holds something else.
+        CheckpointError: missing or damaged parts, the checkpoint holds something else, or (``to_distil``) the
+            teacher takes a warped reference.
     """
     checkpoint = load_checkpoint(path)
     if checkpoint.meta.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(checkpoint.files[0], f"holds {checkpoint.meta.get('kind') or 'unknown'} weights, not a "
                               "teacher", "Give the teacher_ema checkpoint that training.train_teacher wrote")
-    teacher = Teacher(StudentConfig.from_dict(checkpoint.meta["config"]))
+    config = StudentConfig.from_dict(checkpoint.meta["config"])
+    if to_distil and config.warped_reference:
+        raise CheckpointError(checkpoint.files[0], "is a teacher that takes the reference warped to each frame "
+                              "(warped_reference), which the sparse fine-tune, the distillation and the ONNX teacher "
+                              "do not support yet", "Distil a teacher trained without --warped-reference")
+    teacher = Teacher(config)
     teacher.transformer.load_state_dict({k: v.float() for k, v in checkpoint.state["transformer"].items()})
     return teacher.to(device).eval(), checkpoint

@@ -3,7 +3,8 @@ and of the teacher (the same network over whole clips, bidirectionally, :meth:`d
 
 Tokens: each frame's latent in 2×2 patches, plus the pose encoder's tokens, plus fixed 2-D sin-cos
 positions and a learned segment embedding (plus, with ``aligned_reference``, the reference portrait's own
-patch embedding at the same place; plus, with ``frame_positions``, a learned projection of the sin-cos
+patch embedding at the same place; with ``warped_reference``, that of the reference warped to the frame's
+keypoints; plus, with ``frame_positions``, a learned projection of the sin-cos
 embedding of the frame's index in its chunk or clip, so attention can tell one frame's tokens from another's).
 The reference portrait's tokens are processed once, at the clean time, attending only to themselves;
 every layer's keys and values of them are kept as a prefix of every attention call
@@ -151,12 +152,14 @@ class VideoTransformer(nn.Module):
         self.time_block = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         self.reference_pool = nn.Linear(width, width) if config.pooled_reference else None
         self.reference_align = nn.Linear(channels * patch * patch, width) if config.aligned_reference else None
+        self.reference_warp = nn.Linear(channels * patch * patch, width) if config.warped_reference else None
         self.frame_embed = nn.Linear(FRAME_FREQUENCIES, width, bias=False) if config.frame_positions else None
         self.blocks = nn.ModuleList(Block(width, config.heads, config.mlp_ratio) for _ in range(config.depth))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.final_table = nn.Parameter(torch.zeros(2, width))
         self.final_linear = nn.Linear(width, channels * patch * patch)
-        for zero in (self.time_block[1], self.final_linear, self.reference_pool, self.reference_align):
+        for zero in (self.time_block[1], self.final_linear, self.reference_pool, self.reference_align,
+                     self.reference_warp):
             if zero is not None:
                 nn.init.zeros_(zero.weight)
                 nn.init.zeros_(zero.bias)
@@ -236,6 +239,9 @@ class VideoTransformer(nn.Module):
             (predicted clean latents ``[F, C, h, w]``, per layer the chunk's keys and values
             ``[1, heads, F · N, head_dim]`` in laid-out order, for the cache).
         """
+        if self.reference_warp is not None:
+            raise ValueError("a network with warped_reference denoises whole clips only (the teacher); the streaming "
+                             "student does not take a warped reference yet")
         frames = latent.shape[0]
         width = self.config.width
         streams = token_order.shape[0] if token_order.dim() == 2 else 1
@@ -269,7 +275,7 @@ class VideoTransformer(nn.Module):
     # -- whole clips, bidirectionally (the teacher) ----------------------------------------------------
 
     def denoise_clips(self, latent: torch.Tensor, timestep: torch.Tensor, pose: torch.Tensor, reference: torch.Tensor,
-                      attention: Attention = _FULL) -> torch.Tensor:
+                      attention: Attention = _FULL, warped: torch.Tensor | None = None) -> torch.Tensor:
         """Predict the clean latents of a batch of clips, every frame attending to every frame of its clip.
 
         The same network and parameters as :meth:`forward`, with the chunk grown to the whole clip, no
@@ -283,13 +289,24 @@ class VideoTransformer(nn.Module):
             reference: the reference portraits' clean latents ``[B, C, h, w]``.
             attention: by default :class:`~training.models.attention.FullAttention` (unmasked; the flash
                 kernel on a GPU).
+            warped: with ``warped_reference`` (and only then), the latents of the reference warped to each
+                frame's keypoints ``[B, T, C, h, w]``; zeros stand for "no pose" (guidance, pose dropout).
 
         Returns:
             predicted clean latents ``[B, T, C, h, w]``.
+
+        Raises:
+            ValueError: ``warped`` given to a network without ``warped_reference``, or missing with it.
         """
+        if (warped is None) != (self.reference_warp is None):
+            raise ValueError("the warped reference is an input exactly when the network has warped_reference "
+                             f"(it has{'' if self.reference_warp is not None else ' not'})")
         clips, frames = latent.shape[:2]
         embedding, reference_kv, aligned = self.encode_reference(reference, attention)
         aligned = aligned.repeat_interleave(frames, dim=0) if aligned is not None else None
+        if warped is not None:
+            moved = self.reference_warp(self.patchify(warped.flatten(0, 1).to(latent.dtype)))
+            aligned = moved if aligned is None else aligned + moved
         x = self.frame_tokens(latent.flatten(0, 1), pose.flatten(0, 1), aligned, frames)
         per_frame = embedding.repeat_interleave(frames, dim=0) if embedding is not None else None
         condition = self.condition(timestep.reshape(-1), per_frame)
