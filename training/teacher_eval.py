@@ -11,8 +11,9 @@ truth: PSNR and SSIM per frame, mean absolute error (0..255) pooled over the pix
 hand and of the whole frame, and temporal flicker (:mod:`training.metrics`). The same figures for the
 autoencoder's reconstruction of the truth (the ceiling: the teacher works in its latent space), for
 copying the reference portrait (the floor) and for warping it to each frame's keypoints
-(:func:`training.data.reference_warp.warp_reference`, a baseline that learns nothing) put them in scale. On the first clip, how much each layer's queries
-prefer their own frame's keys to other frames' (:func:`own_frame_attention`; 1: they cannot tell them apart).
+(:func:`training.data.reference_warp.warp_reference`, a baseline that learns nothing) put them in scale. On
+the first clip, how much each layer's queries prefer their own frame's keys to other frames'
+(:func:`own_frame_attention`; 1: they cannot tell them apart).
 
 Files (each small enough to come back from the GPU machine):
 
