@@ -74,6 +74,13 @@ HAND_BONES: tuple[tuple[int, int], ...] = tuple(
 )
 
 
+def seen_in_frame(keypoints: np.ndarray, min_confidence: float = 0.3) -> np.ndarray:
+    """Which points of ``keypoints`` ``[N, 3]`` (normalised x, y, confidence) are confident (above
+    ``min_confidence``) and inside the frame: bool ``[N]``."""
+    xy = keypoints[:, :2]
+    return (keypoints[:, 2] > min_confidence) & (xy >= 0).all(axis=1) & (xy <= 1).all(axis=1)
+
+
 def validate_keypoints(keypoints: np.ndarray, *, name: str = "keypoints") -> np.ndarray:
     """Check one keypoint frame and return it as a C-contiguous float32 ``[134, 3]`` array.
 

@@ -187,8 +187,8 @@ def closeup_cut(keypoints: np.ndarray, points: slice | np.ndarray, size: int,
     """The square ``(x, y, side)`` (pixels, may reach past the frame) around ``points`` of one frame's keypoints
     ``[134, 3]``: 1.5 times their extent, at least ``least`` × size / 256; None if none of them is confident and
     inside the frame."""
-    xy, conf = keypoints[points, :2], keypoints[points, 2]
-    seen = (conf > 0.3) & (xy >= 0).all(axis=1) & (xy <= 1).all(axis=1)
+    xy = keypoints[points, :2]
+    seen = kp.seen_in_frame(keypoints[points])
     if not seen.any():
         return None
     lo, hi = xy[seen].min(axis=0) * size, xy[seen].max(axis=0) * size

@@ -12,13 +12,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inference.keypoints import NUM_KEYPOINTS
+from inference.keypoints import NUM_KEYPOINTS, seen_in_frame
 from inference.render.photo_rig.mesh import GridInterpolator, triangulate
 
 #: Points per side of the frame's border that stay where they are (the background does not move).
 BORDER_POINTS = 9
-#: Confidence above which a keypoint counts as seen.
-MIN_CONFIDENCE = 0.3
 
 
 def _border(size: int) -> np.ndarray:
@@ -26,11 +24,6 @@ def _border(size: int) -> np.ndarray:
     points = [(t, 0.0) for t in steps] + [(t, size - 1.0) for t in steps]
     points += [(0.0, t) for t in steps[1:-1]] + [(size - 1.0, t) for t in steps[1:-1]]
     return np.asarray(points, dtype=np.float32)
-
-
-def _seen(keypoints: np.ndarray) -> np.ndarray:
-    xy = keypoints[:, :2]
-    return (keypoints[:, 2] > MIN_CONFIDENCE) & (xy >= 0).all(axis=1) & (xy <= 1).all(axis=1)
 
 
 def warp_reference(reference: np.ndarray, reference_keypoints: np.ndarray, keypoints: np.ndarray,
@@ -49,7 +42,7 @@ def warp_reference(reference: np.ndarray, reference_keypoints: np.ndarray, keypo
         if points.shape != (NUM_KEYPOINTS, 3):
             raise ValueError(f"{name} must be DWPose-134 keypoints [{NUM_KEYPOINTS}, 3], got {points.shape}")
     size = reference.shape[0]
-    both = _seen(reference_keypoints) & _seen(keypoints)
+    both = seen_in_frame(reference_keypoints) & seen_in_frame(keypoints)
     if both.sum() < 3:
         return reference.copy()
     border = _border(size)

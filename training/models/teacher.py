@@ -171,7 +171,7 @@ def predict_stream(teacher: Teacher, latent: torch.Tensor, t: float, pose: torch
         z = torch.stack([latent[b, s:s + window] for b, s in group])
         poses = torch.stack([pose[b, s:s + window] for b, s in group])
         refs = torch.stack([reference[b] for b, _ in group])
-        # a warped reference only where there is one: other denoisers (the ONNX teacher) take four inputs
+        # the fifth input only for a teacher that takes it (any other denoiser keeps its four)
         moved = (torch.stack([warped[b, s:s + window] for b, s in group]),) if warped is not None else ()
         times = torch.full((len(group),), float(t), device=latent.device)
         predicted = teacher(z, times, poses, refs, *moved).float()
